@@ -1,0 +1,204 @@
+"""Accuracy benchmark: float, W8A8, W4A4, W2A2 and W4A4-with-distillation tinydet on one synthetic split.
+
+Same data, training budget (epochs, batch size, learning rate) and seed for every row; the distilled W4A4 learns
+from the float row's final checkpoint. Writes ``bench/results/accuracy.{json,md,png}``.
+
+    python -m bench.accuracy --device cuda            # the recorded figures (GPU machine)
+    python -m bench.accuracy --quick                  # a few minutes on a CPU, to check the bench itself
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from quant_models.checkpoint import load_model
+from quant_models.complexity import model_complexity
+from quant_models.data import generate_synthetic
+from quant_models.train import TrainConfig, train
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One training configuration of the benchmark."""
+
+    name: str
+    bits: str
+    distill: bool = False
+
+
+ROWS = (Row("float", "float"), Row("w8a8", "w8a8"), Row("w4a4", "w4a4"), Row("w2a2", "w2a2"),
+        Row("w4a4+kd", "w4a4", distill=True),
+        # The usual practice for very low bit widths: first and last conv at 8 bits (a separate, labelled row).
+        Row("w2a2 first/last 8", "w2a2,first=8,last=8"))
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """The shared training budget."""
+
+    images: int = 6000
+    epochs: int = 24
+    batch_size: int = 64
+    lr: float = 3e-3
+    seed: int = 0
+    device: str = "cpu"
+    workers: int = 8
+    eval_every: int = 6
+    work: Path = Path("bench/work/accuracy")
+
+
+def _median_speed(history: list[dict[str, Any]]) -> float:
+    # The first epoch pays for cuDNN autotuning and allocator warm-up; the median of the rest is the steady rate.
+    speeds = [r["images_per_s"] for r in history[1:]] or [history[0]["images_per_s"]]
+    return statistics.median(speeds)
+
+
+def run(cfg: BenchConfig, results: Path) -> dict[str, Any]:
+    """Train every row; rewrite the results files after each one, so a run cut short keeps its finished rows."""
+    data = cfg.work / "data"
+    tick = time.perf_counter()
+    if not (data / "annotations" / "instances_val.json").is_file():
+        generate_synthetic(data, cfg.images, cfg.seed, (128, 128), "coco", 0.2, overwrite=True, workers=cfg.workers)
+    data_seconds = time.perf_counter() - tick
+    rows: list[dict[str, Any]] = []
+    teacher = cfg.work / "float" / "last.pt"
+    for row in ROWS:
+        out = cfg.work / row.name.replace("+", "_")
+        start = time.perf_counter()
+        result = train(TrainConfig(data=data, out=out, bits=None if row.bits == "float" else row.bits,
+                                   epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
+                                   device=cfg.device, teacher=teacher if row.distill else None,
+                                   eval_every=cfg.eval_every, progress=False))
+        seconds = time.perf_counter() - start
+        model, _ = load_model(result.last)
+        cost = model_complexity(model)
+        m = result.metrics
+        rows.append({
+            "name": row.name, "bits": row.bits, "distilled": row.distill,
+            "map50": m["map50"], "map50_95": m["map50_95"], "best_map50": m["best_map50"],
+            "params": cost.params, "weight_kib": cost.weight_memory_bits / 8 / 1024,
+            "weight_bits": cost.weight_memory_bits, "gmacs": cost.macs / 1e9, "gbops": cost.bops / 1e9,
+            "train_images_per_s": _median_speed(m["epochs"]), "train_seconds": seconds,
+        })
+        save(_record(cfg, rows, data_seconds, time.perf_counter() - tick), results)
+        print(f"{row.name:8s} mAP@0.5 {m['map50']:.3f}  mAP@0.5:0.95 {m['map50_95']:.3f}  "
+              f"{rows[-1]['train_images_per_s']:.0f} img/s  {seconds:.0f} s", flush=True)
+    return _record(cfg, rows, data_seconds, time.perf_counter() - tick)
+
+
+def _record(cfg: BenchConfig, rows: list[dict[str, Any]], data_seconds: float, seconds: float) -> dict[str, Any]:
+    device_name = torch.cuda.get_device_name(0) if cfg.device.startswith("cuda") else platform.processor() or "cpu"
+    return {"config": {k: str(v) for k, v in asdict(cfg).items()}, "rows": rows,
+            "device": device_name, "torch": torch.__version__, "cpu_threads": torch.get_num_threads(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "data_seconds": data_seconds, "total_seconds": seconds, "checks": checks(rows)}
+
+
+def save(record: dict[str, Any], results: Path) -> None:
+    """Write accuracy.json, accuracy.md and accuracy.png."""
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "accuracy.json").write_text(json.dumps(record, indent=2) + "\n")
+    (results / "accuracy.md").write_text(to_markdown(record))
+    plot(record, results / "accuracy.png")
+
+
+def checks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's acceptance figures, computed from the measured rows."""
+    by = {r["name"]: r for r in rows}
+    if "float" not in by or "w4a4" not in by:
+        return []
+    flt = by["float"]
+    out = []
+    for name, limit in (("w4a4", 2.0), ("w2a2", 6.0), ("w2a2 first/last 8", 6.0)):
+        if name not in by:
+            continue
+        gap = 100 * (flt["map50"] - by[name]["map50"])
+        out.append({"check": f"{name} within {limit:g} mAP@0.5 points of float", "value": round(gap, 2),
+                    "passed": gap <= limit})
+    ratio = by["w4a4"]["train_images_per_s"] / flt["train_images_per_s"]
+    out.append({"check": "w4a4 training speed >= 1/2.5 of float", "value": round(ratio, 3), "passed": ratio >= 0.4})
+    return out
+
+
+def to_markdown(record: dict[str, Any]) -> str:
+    """The results table as Markdown."""
+    lines = [
+        "# tinydet accuracy vs precision (synthetic detection set)",
+        "",
+        f"Measured {record['date']} on {record['device']} (torch {record['torch']}); "
+        f"config: {json.dumps(record['config'])}.",
+        f"Data generation {record['data_seconds']:.0f} s, whole benchmark {record['total_seconds'] / 60:.1f} min. "
+        "mAP is on the val split after the last epoch (no checkpoint picked on val).",
+        "",
+        "| model | mAP@0.5 | mAP@0.5:0.95 | best mAP@0.5 | params | weights (KiB) | GMAC | GBOPs | train img/s "
+        "| speed vs float | train time (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    flt_speed = record["rows"][0]["train_images_per_s"]
+    for r in record["rows"]:
+        lines.append(f"| {r['name']} | {r['map50']:.3f} | {r['map50_95']:.3f} | {r['best_map50']:.3f} | "
+                     f"{r['params']:,} | {r['weight_kib']:.1f} | {r['gmacs']:.3f} | {r['gbops']:.2f} | "
+                     f"{r['train_images_per_s']:.0f} | {r['train_images_per_s'] / flt_speed:.2f}x | "
+                     f"{r['train_seconds']:.0f} |")
+    lines += ["", "| acceptance check | measured | result |", "|---|---|---|"]
+    for c in record["checks"]:
+        lines.append(f"| {c['check']} | {c['value']} | {'pass' if c['passed'] else 'FAIL'} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(record: dict[str, Any], path: Path) -> None:
+    """mAP against weight memory, one point per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in record["rows"]:
+        ax.scatter(r["weight_kib"], r["map50"], s=40)
+        ax.annotate(r["name"], (r["weight_kib"], r["map50"]), textcoords="offset points", xytext=(5, 5))
+    ax.set_xscale("log")
+    ax.set_xlabel("weight memory (KiB, log)")
+    ax.set_ylabel("val mAP@0.5")
+    ax.set_title("tinydet: accuracy vs weight memory")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--images", type=int, default=BenchConfig.images)
+    parser.add_argument("--epochs", type=int, default=BenchConfig.epochs)
+    parser.add_argument("--batch-size", type=int, default=BenchConfig.batch_size)
+    parser.add_argument("--lr", type=float, default=BenchConfig.lr)
+    parser.add_argument("--seed", type=int, default=BenchConfig.seed)
+    parser.add_argument("--workers", type=int, default=BenchConfig.workers, help="data rendering processes")
+    parser.add_argument("--work", type=Path, default=BenchConfig.work)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--quick", action="store_true", help="600 images, 3 epochs: checks the bench runs")
+    args = parser.parse_args()
+    cfg = BenchConfig(images=600 if args.quick else args.images, epochs=3 if args.quick else args.epochs,
+                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, work=args.work,
+                      workers=args.workers)
+    torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
+    record = run(cfg, args.results)
+    save(record, args.results)
+    print(to_markdown(record))
+
+
+if __name__ == "__main__":
+    main()

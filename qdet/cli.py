@@ -1,0 +1,210 @@
+"""The ``qdet`` console command: one entry point, a subcommand per stage of the flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="qdet: an open FPGA co-design flow for low-bit object detectors.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Data sets: generate a synthetic detection set, check a data set on disk.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"expected HxW such as 128x128, got {text!r}") from None
+    return h, w
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Option(help="Output directory (must be empty or absent).")],
+    images: Annotated[int, typer.Option(help="Number of images (train + val).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 0,
+    size: Annotated[str, typer.Option(help="Image size HxW.")] = "128x128",
+    fmt: Annotated[str, typer.Option("--format", help="coco (JSON) or yolo (txt).")] = "coco",
+    val_fraction: Annotated[float, typer.Option(help="Fraction of images in the val split.")] = 0.2,
+    overwrite: Annotated[bool, typer.Option(help="Replace a previous synthetic set in OUT.")] = False,
+    workers: Annotated[int, typer.Option(help="Rendering processes (same bytes for any number).")] = 1,
+) -> None:
+    """Generate a deterministic synthetic detection set (4 shape classes, 1-8 objects per image).
+
+    Example: qdet data synth --out data/synth --images 1000 --seed 0 --size 128x128
+    """
+    from quant_models.data import generate_synthetic
+
+    try:
+        with console.status(f"rendering {images} images ..."):
+            summary = generate_synthetic(out, images, seed, _size(size), fmt, val_fraction, overwrite=overwrite,
+                                         workers=workers)
+    except (ValueError, FileExistsError) as exc:
+        _fail(str(exc))
+    console.print(f"[green]wrote[/] {summary.num_train} train + {summary.num_val} val images, "
+                  f"{summary.num_objects} objects ({', '.join(summary.class_names)}) to {summary.root} "
+                  f"[{summary.fmt}]")
+
+
+@data_app.command("check")
+def data_check(
+    root: Annotated[Path, typer.Argument(help="Data set directory (COCO, YOLO or Pascal VOC layout).")],
+    split: Annotated[str, typer.Option(help="Split to check.")] = "train",
+    skip_bad: Annotated[bool, typer.Option(help="Skip malformed entries (counted) instead of failing.")] = False,
+) -> None:
+    """Load and validate a data set; print its classes and object counts.
+
+    Example: qdet data check data/synth --split val
+    """
+    from quant_models.data import DatasetError, load_dataset
+
+    try:
+        ds = load_dataset(root, split, skip_bad=skip_bad)
+    except DatasetError as exc:
+        _fail(str(exc))
+    table = Table(title=f"{root} [{split}]: {len(ds)} images, {ds.skipped} skipped entries")
+    table.add_column("class")
+    table.add_column("objects", justify="right")
+    counts = [0] * ds.num_classes
+    for s in ds.samples:
+        for label in s.labels.tolist():
+            counts[label] += 1
+    for name, n in zip(ds.class_names, counts):
+        table.add_row(name, str(n))
+    console.print(table)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Data set directory with train and val splits.")],
+    out: Annotated[Path, typer.Option(help="Run directory (last.pt, best.pt, metrics.json, curves.png).")],
+    model: Annotated[str, typer.Option(help="Architecture: tinydet or ultranet.")] = "tinydet",
+    bits: Annotated[str, typer.Option(help="Bit spec: float, w4a4, w8a8, w4a4,first=8,last=8, ...")] = "w4a4",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, warm-up then cosine).")] = 2e-3,
+    seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and augmentation.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    width: Annotated[float, typer.Option(help="Width (channel) multiplier.")] = 1.0,
+    depth: Annotated[Optional[int], typer.Option(help="3x3 blocks at the final resolution (default per arch).")] = None,
+    teacher: Annotated[Optional[Path], typer.Option(help="Float teacher checkpoint for distillation.")] = None,
+    kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss.")] = 1.0,
+    init: Annotated[Optional[Path], typer.Option(help="Start from this checkpoint's weights (QAT from float).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in OUT from its last.pt.")] = False,
+) -> None:
+    """Train a (quantized) detector.
+
+    Example: qdet train --model tinydet --bits w4a4 --data data/synth --epochs 10 --out runs/w4a4
+    """
+    from quant_models.checkpoint import CheckpointError
+    from quant_models.data import DatasetError
+    from quant_models.quantizers import BitSpecError, parse_bits
+    from quant_models.train import TrainConfig, TrainError
+    from quant_models.train import train as run_train
+
+    try:
+        spec = parse_bits(bits)
+        cfg = TrainConfig(data=data, out=out, model=model, bits=None if spec is None else str(spec), epochs=epochs,
+                          batch_size=batch_size, lr=lr, seed=seed, device=device, width=width, depth=depth,
+                          teacher=teacher, kd_weight=kd_weight, init=init, resume=resume)
+        result = run_train(cfg)
+    except (BitSpecError, DatasetError, TrainError, CheckpointError, ValueError) as exc:
+        _fail(str(exc))
+    m = result.metrics
+    console.print(f"[green]done[/]: val mAP@0.5 {m['map50']:.3f}, mAP@0.5:0.95 {m['map50_95']:.3f} "
+                  f"(best mAP@0.5 {m['best_map50']:.3f} at epoch {m['best_epoch']}); "
+                  f"{m['train_images_per_s']:.0f} train img/s; checkpoints in {result.out}")
+
+
+@app.command("eval")
+def evaluate(
+    ckpt: Annotated[Path, typer.Argument(help="Checkpoint (RUN/best.pt).")],
+    data: Annotated[Path, typer.Option(help="Data set directory.")],
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
+    out: Annotated[Optional[Path], typer.Option(help="Where eval.json and predictions.png go.")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Evaluate a checkpoint: mAP@0.5, mAP@0.5:0.95, per-class AP and a picture of predictions.
+
+    Example: qdet eval runs/w4a4/best.pt --data data/synth
+    """
+    from quant_models.checkpoint import CheckpointError
+    from quant_models.data import DatasetError
+    from quant_models.evaluate import evaluate_checkpoint
+
+    try:
+        rep = evaluate_checkpoint(ckpt, data, split, out, device)
+    except (CheckpointError, DatasetError, ValueError) as exc:
+        _fail(str(exc))
+    r = rep.result
+    table = Table(title=f"{ckpt} on {data} [{split}]: mAP@0.5 {r.map50:.3f}, mAP@0.5:0.95 {r.map50_95:.3f}")
+    table.add_column("class")
+    table.add_column("AP@0.5", justify="right")
+    table.add_column("AP@0.5:0.95", justify="right")
+    for name, ap in r.per_class_ap50.items():
+        table.add_row(name, f"{ap:.3f}", f"{r.per_class_ap50_95[name]:.3f}")
+    console.print(table)
+    console.print(f"report {rep.report}, picture {rep.picture}")
+
+
+@app.command()
+def export(
+    ckpt: Annotated[Path, typer.Argument(help="Quantized checkpoint (RUN/best.pt).")],
+    out: Annotated[Path, typer.Option(help="Output QONNX file (model.onnx); a .json report goes beside it.")],
+    samples: Annotated[int, typer.Option(help="Random images the export is checked on.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of the check images.")] = 0,
+) -> None:
+    """Export a quantized checkpoint to QONNX and check it against torch (QONNX execution).
+
+    Example: qdet export runs/w4a4/best.pt --out build/tinydet.onnx
+    """
+    from quant_models.checkpoint import CheckpointError
+    from quant_models.export import ExportError, export_checkpoint
+
+    try:
+        with console.status("exporting and checking ..."):
+            rep = export_checkpoint(ckpt, out, samples=samples, seed=seed)
+    except (CheckpointError, ExportError) as exc:
+        _fail(str(exc))
+    nodes = ", ".join(f"{k} x{v}" for k, v in rep.node_types.items())
+    console.print(f"[green]exported[/] {rep.onnx}: input {rep.input_shape} UINT8, output {rep.output_shape}; "
+                  f"nodes {nodes}; checked on {rep.samples} images: head accumulators identical, "
+                  f"max |float diff| {rep.max_abs_diff:.2e}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Directory for the demo's data, run and model.")] = Path("demo"),
+    images: Annotated[int, typer.Option(help="Synthetic images (train + val).")] = 1200,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Run the whole flow on the embedded default: synthetic data, W4A4 tinydet training, eval, QONNX export.
+
+    Example: qdet demo --out demo
+    """
+    from qdet.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(out=out, images=images, epochs=epochs, device=device), console)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Model cost figures: parameters, weight memory, MACs and bit operations (BOPs) per layer and in total.
+
+BOPs follow the usual definition for quantized networks: MACs x weight bits x input-activation bits. A float
+layer counts 32 x 32. The first conv's input is the 8-bit pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quant_models.models import Detector
+
+FLOAT_BITS = 32
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Cost of one conv layer."""
+
+    name: str
+    params: int
+    weight_bits: int
+    input_bits: int
+    macs: int
+    bops: int
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """Totals over a detector (conv weights only; BN folds into thresholds in hardware)."""
+
+    layers: tuple[LayerCost, ...]
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def weight_memory_bits(self) -> int:
+        return sum(layer.params * layer.weight_bits for layer in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def bops(self) -> int:
+        return sum(layer.bops for layer in self.layers)
+
+
+def model_complexity(model: Detector) -> Complexity:
+    """Per-layer parameters, weight bits, MACs and BOPs of ``model`` at its configured input size."""
+    spec = model.cfg.bit_spec
+    h, w = model.cfg.input_size
+    n = len(model.plan) + 1
+    layers, in_bits = [], FLOAT_BITS if spec is None else spec.input_bits
+    for i, conv in enumerate(model.plan):
+        bits = None if spec is None else spec.layer_bits(i, n)
+        wb = FLOAT_BITS if bits is None else bits.weight
+        params = conv.in_ch * conv.out_ch * conv.kernel ** 2
+        macs = params * h * w  # 'same' padding: one output pixel per input pixel
+        layers.append(LayerCost(f"conv{i}", params, wb, in_bits, macs, macs * wb * in_bits))
+        in_bits = FLOAT_BITS if bits is None else bits.act
+        if conv.pool:
+            h, w = h // 2, w // 2
+    head_w = FLOAT_BITS if spec is None else spec.layer_bits(n - 1, n).weight
+    params = model.plan[-1].out_ch * model.cfg.head_channels
+    layers.append(LayerCost("head", params, head_w, in_bits, params * h * w, params * h * w * head_w * in_bits))
+    return Complexity(tuple(layers))

@@ -1,0 +1,84 @@
+"""Evaluation: run a detector over a split, decode on the host, score with COCO mAP (faster-coco-eval)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from quant_models.checkpoint import load_model
+from quant_models.data import DetectionTensors, load_dataset, to_tensors
+from quant_models.decode import DecodeConfig, Detections, decode
+from quant_models.draw import draw_detections
+from quant_models.metrics import MapResult, detection_map
+from quant_models.models import Detector
+
+
+@torch.no_grad()
+def predict(model: Detector, images: torch.Tensor, batch_size: int = 64, device: str = "cpu",
+            decode_cfg: DecodeConfig = DecodeConfig()) -> list[Detections]:
+    """Detections (in model-input pixels, on the CPU) for uint8 images (N, 3, H, W)."""
+    was_training = model.training
+    model.eval()
+    out: list[Detections] = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size].to(device).float()
+        dets = decode(model(batch), model.cfg.anchors, model.cfg.num_classes, model.cfg.input_size, decode_cfg)
+        out += [Detections(d.boxes.cpu(), d.scores.cpu(), d.labels.cpu()) for d in dets]
+    model.train(was_training)
+    return out
+
+
+def targets_of(tensors: DetectionTensors) -> list[dict[str, torch.Tensor]]:
+    """Ground truth in model-input pixels, one dict per image (padding removed)."""
+    h, w = tensors.images.shape[-2:]
+    scale = torch.tensor([w, h, w, h], dtype=torch.float32)
+    result = []
+    for boxes, labels in zip(tensors.boxes, tensors.labels):
+        keep = labels >= 0
+        result.append({"boxes": boxes[keep] * scale, "labels": labels[keep]})
+    return result
+
+
+def evaluate_tensors(model: Detector, tensors: DetectionTensors, device: str = "cpu",
+                     batch_size: int = 64) -> tuple[MapResult, list[Detections]]:
+    """mAP of ``model`` on already-loaded tensors; also returns the predictions."""
+    preds = predict(model, tensors.images, batch_size, device)
+    return detection_map(preds, targets_of(tensors), tensors.class_names), preds
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """What ``qdet eval`` reports and writes to ``eval.json``."""
+
+    checkpoint: str
+    split: str
+    result: MapResult
+    picture: str
+    report: str
+
+
+def evaluate_checkpoint(ckpt: Path, data: Path, split: str = "val", out: Path | None = None,
+                        device: str = "cpu", num_pictures: int = 8) -> EvalReport:
+    """Evaluate a checkpoint on ``data``/``split``; writes ``eval.json`` and ``predictions.png`` into ``out``
+    (default: the checkpoint's folder)."""
+    model, _ = load_model(ckpt)
+    model.to(device)
+    dataset = load_dataset(Path(data), split)
+    names = tuple(model.cfg.class_names) or dataset.class_names
+    if len(dataset.class_names) != model.cfg.num_classes:
+        raise ValueError(f"{data} has {len(dataset.class_names)} classes ({', '.join(dataset.class_names)}) "
+                         f"but {ckpt} was trained for {model.cfg.num_classes} ({', '.join(names)})")
+    tensors = to_tensors(dataset, model.cfg.input_size)
+    result, preds = evaluate_tensors(model, tensors, device)
+    out = Path(out) if out is not None else Path(ckpt).parent
+    out.mkdir(parents=True, exist_ok=True)
+    picture = out / "predictions.png"
+    draw_detections(tensors.images[:num_pictures], preds[:num_pictures], names, picture,
+                    targets=targets_of(tensors)[:num_pictures], max_images=num_pictures)
+    report = out / "eval.json"
+    rep = EvalReport(str(ckpt), split, result, str(picture), str(report))
+    report.write_text(json.dumps(asdict(rep), indent=2, sort_keys=True, default=float) + "\n")
+    return rep

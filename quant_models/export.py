@@ -1,0 +1,133 @@
+"""QONNX export: Brevitas ``export_qonnx``, QONNX cleanup, then a check of the graph against torch.
+
+The exported graph takes raw 8-bit pixels (its input is annotated UINT8) and ends at the head's float output
+(integer accumulators times a per-channel scale, plus a bias): the scale and bias are host-side work for the
+hardware flow, recorded by ``Detector.head_scale_bias``.
+
+The check runs QONNX's own executor on sample images and compares with the torch model twice: the float outputs
+(to float tolerance) and the integer head accumulators recovered from them, which must be equal exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from quant_models.checkpoint import load_model
+from quant_models.models import Detector
+
+# ONNX ops of an exported qdet detector that the FINN flow maps to hardware (or streamlines away).
+FINN_MAPPABLE_OPS = frozenset({"Quant", "BipolarQuant", "Conv", "BatchNormalization", "Relu", "MaxPool", "Mul",
+                               "Div", "Add"})
+
+
+class ExportError(RuntimeError):
+    """Export refused or its check failed; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """Result of an export and its check."""
+
+    onnx: str
+    node_types: dict[str, int]
+    samples: int
+    max_abs_diff: float
+    accumulator_mismatches: int
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    head_scale: list[float]
+    head_bias: list[float]
+
+
+def export_model(model: Detector, out: Path) -> None:
+    """Export ``model`` to QONNX at ``out`` and clean it up (shape inference, constant folding, naming)."""
+    from brevitas.export import export_qonnx
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    if not model.is_quantized:
+        raise ExportError(f"{model.cfg.arch} is a float model: FINN needs a quantized graph. Train it with a bit "
+                          "spec (qdet train --bits w4a4), or fine-tune it from this checkpoint (--init)")
+    model = model.cpu().eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    probe = torch.zeros(1, 3, *model.cfg.input_size)
+    with torch.no_grad():
+        export_qonnx(model, input_t=probe, export_path=str(out))
+    wrapped = cleanup_model(ModelWrapper(str(out)))
+    wrapped.set_tensor_datatype(wrapped.graph.input[0].name, DataType["UINT8"])  # raw pixels, no scaling
+    wrapped.save(str(out))
+
+
+def unmappable_nodes(onnx_path: Path) -> list[tuple[str, str]]:
+    """(node name, op type) of every node outside ``FINN_MAPPABLE_OPS``."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path)).graph
+    return [(n.name, n.op_type) for n in graph.node if n.op_type not in FINN_MAPPABLE_OPS]
+
+
+def check_export(model: Detector, onnx_path: Path, samples: torch.Tensor) -> ExportReport:
+    """Execute the QONNX graph on uint8 ``samples`` (N, 3, H, W) and compare with the torch model."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    wrapped = ModelWrapper(str(onnx_path))
+    in_name, out_name = wrapped.graph.input[0].name, wrapped.graph.output[0].name
+    model = model.cpu().eval()
+    max_diff, mismatches = 0.0, 0
+    for i, image in enumerate(samples):
+        x = image.unsqueeze(0).float()
+        with torch.no_grad():
+            ref = model(x)
+        got = torch.from_numpy(np.asarray(execute_onnx(wrapped, {in_name: x.numpy()})[out_name]))
+        if got.shape != ref.shape:
+            raise ExportError(f"{onnx_path}: output shape {tuple(got.shape)} != torch {tuple(ref.shape)}")
+        max_diff = max(max_diff, float((got - ref).abs().max()))
+        acc_ref, acc_got = model.head_accumulators(ref), model.head_accumulators(got)
+        bad = int((acc_ref != acc_got).sum())
+        mismatches += bad
+        if bad:
+            where = torch.nonzero(acc_ref != acc_got)[0].tolist()
+            raise ExportError(f"{onnx_path}: QONNX execution differs from torch on sample {i}: {bad} head "
+                              f"accumulators differ, first at (n, channel, row, col) = {where}: torch "
+                              f"{int(acc_ref[tuple(where)])}, QONNX {int(acc_got[tuple(where)])}")
+    scale, bias = model.head_scale_bias()
+    node_types: dict[str, int] = {}
+    for node in wrapped.graph.node:
+        node_types[node.op_type] = node_types.get(node.op_type, 0) + 1
+    return ExportReport(onnx=str(onnx_path), node_types=dict(sorted(node_types.items())), samples=len(samples),
+                        max_abs_diff=max_diff, accumulator_mismatches=mismatches,
+                        input_shape=tuple(wrapped.get_tensor_shape(in_name)),
+                        output_shape=tuple(wrapped.get_tensor_shape(out_name)),
+                        head_scale=scale.tolist(), head_bias=bias.tolist())
+
+
+def sample_images(model: Detector, count: int, seed: int) -> torch.Tensor:
+    """Random uint8 test images, deterministic by seed."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (count, 3, *model.cfg.input_size), generator=gen, dtype=torch.uint8)
+
+
+def export_checkpoint(ckpt: Path, out: Path, samples: int = 4, seed: int = 0,
+                      images: torch.Tensor | None = None) -> ExportReport:
+    """``qdet export``: export a checkpoint, check it on random (and given) images, write ``<out>.json``."""
+    model, _ = load_model(ckpt)
+    out = Path(out)
+    export_model(model, out)
+    bad = unmappable_nodes(out)
+    if bad:
+        listing = ", ".join(f"{name} ({op})" for name, op in bad[:10])
+        raise ExportError(f"{out} has nodes FINN cannot map: {listing}. Keep the model to conv-BN-quant ReLU-max "
+                          "pool blocks and a conv head (see quant_models/models)")
+    inputs = sample_images(model, samples, seed)
+    if images is not None:
+        inputs = torch.cat([inputs, images.to(torch.uint8)])
+    report = check_export(model, out, inputs)
+    out.with_suffix(".json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    return report

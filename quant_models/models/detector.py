@@ -1,0 +1,120 @@
+"""One detector module for every architecture: input quantizer, conv-BN-act(-pool) blocks, a 1x1 conv head.
+
+The graph is FINN-friendly by construction: a quantized input (8-bit pixels), convolutions without bias followed
+by BatchNorm and a quantized ReLU, 2x2 max pooling, and a final conv whose float scale and bias are applied on the
+host. The float twin (``bits=None``) has the same module names, so a float checkpoint loads into a quantized model
+for QAT fine-tuning.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantReLU
+from torch import nn
+
+from quant_models.models.config import ConvSpec, DetectorConfig
+from quant_models.quantizers import ACT_MAX_INIT, ACT_QUANTIZERS, WEIGHT_QUANTIZERS, Uint8Pixel
+
+PIXEL_MAX = 255.0
+
+
+class ConvBlock(nn.Module):
+    """conv (no bias) -> BN -> (quantized) ReLU -> optional 2x2 max pool."""
+
+    def __init__(self, spec: ConvSpec, weight_bits: int | None, act_bits: int | None) -> None:
+        super().__init__()
+        pad = spec.kernel // 2
+        if weight_bits is None:
+            self.conv: nn.Module = nn.Conv2d(spec.in_ch, spec.out_ch, spec.kernel, padding=pad, bias=False)
+        else:
+            self.conv = QuantConv2d(spec.in_ch, spec.out_ch, spec.kernel, padding=pad, bias=False,
+                                    weight_quant=WEIGHT_QUANTIZERS[weight_bits])
+        self.bn = nn.BatchNorm2d(spec.out_ch)
+        if act_bits is None:
+            self.act: nn.Module = nn.ReLU()
+        else:
+            self.act = QuantReLU(act_quant=ACT_QUANTIZERS[act_bits], max_val=ACT_MAX_INIT[act_bits])
+        self.pool: nn.Module = nn.MaxPool2d(2) if spec.pool else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.act(self.bn(self.conv(x))))
+
+
+class Detector(nn.Module):
+    """A single-scale YOLO-style detector. Input: float pixels in [0, 255], (B, 3, H, W).
+
+    Output: raw head maps (B, anchors * (5 + classes), H / stride, W / stride); decode them with
+    ``quant_models.decode``.
+    """
+
+    def __init__(self, cfg: DetectorConfig, plan: list[ConvSpec]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.plan = tuple(plan)
+        spec = cfg.bit_spec
+        num_convs = len(plan) + 1  # + head
+        if spec is None:
+            self.input_quant: nn.Module = nn.Identity()
+        else:
+            self.input_quant = QuantIdentity(act_quant=Uint8Pixel)
+        blocks = []
+        for i, conv in enumerate(plan):
+            bits = None if spec is None else spec.layer_bits(i, num_convs)
+            blocks.append(ConvBlock(conv, None if bits is None else bits.weight, None if bits is None else bits.act))
+        self.layers = nn.ModuleList(blocks)
+        in_ch = plan[-1].out_ch
+        if spec is None:
+            self.head: nn.Module = nn.Conv2d(in_ch, cfg.head_channels, 1, bias=True)
+        else:
+            head_bits = spec.layer_bits(num_convs - 1, num_convs).weight
+            # Float bias, no bias quantizer: the head's scale and bias are applied on the host (decode), and
+            # qonnx 1.0.0 cannot extract an Int32Bias (shared/toolchain.md).
+            self.head = QuantConv2d(in_ch, cfg.head_channels, 1, bias=True, weight_quant=WEIGHT_QUANTIZERS[head_bits])
+        self._init_head_bias()
+
+    @property
+    def stride(self) -> int:
+        return 2 ** sum(c.pool for c in self.plan)
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        h, w = self.cfg.input_size
+        return h // self.stride, w // self.stride
+
+    def _init_head_bias(self) -> None:
+        # Start objectness near the prior of ~1 object per 100 cells, and classes near uniform, as YOLO does:
+        # without it the first epochs are spent learning that almost every cell is background.
+        with torch.no_grad():
+            bias = self.head.bias.view(self.cfg.num_anchors, 5 + self.cfg.num_classes)
+            bias.zero_()
+            bias[:, 4] = math.log(1 / 100)
+            bias[:, 5:] = math.log(1 / max(self.cfg.num_classes, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.input_quant(x / PIXEL_MAX)
+        for block in self.layers:
+            x = block(x)
+        return self.head(x)
+
+    @property
+    def is_quantized(self) -> bool:
+        return self.cfg.bits is not None
+
+    def head_scale_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel float scale and bias that turn the head's integer accumulators into its float output.
+
+        ``output = acc * scale + bias``; ``acc`` is what the hardware computes. Only for quantized models.
+        """
+        if not self.is_quantized:
+            raise ValueError("a float model has no integer head accumulators; train it with a bit spec")
+        act_scale = self.layers[-1].act.act_quant.scale().detach().reshape(())
+        weight_scale = self.head.quant_weight().scale.detach().reshape(-1)
+        return act_scale * weight_scale, self.head.bias.detach().reshape(-1).clone()
+
+    def head_accumulators(self, output: torch.Tensor) -> torch.Tensor:
+        """Recover the integer head accumulators from a float head output (exact up to float rounding)."""
+        scale, bias = self.head_scale_bias()
+        shape = (1, -1, 1, 1)
+        return torch.round((output - bias.view(shape)) / scale.view(shape))

@@ -1,0 +1,82 @@
+"""The detector architectures: layer plans for tinydet and UltraNet, and ``build_model``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from quant_models.models.config import Anchor, ConvSpec, DetectorConfig
+from quant_models.models.detector import Detector
+
+CHANNEL_MULTIPLE = 8  # channel counts stay multiples of 8 so PE/SIMD folding has divisors to choose from
+
+
+def scale_channels(channels: int, width: float) -> int:
+    """Apply a width multiplier, rounding to a multiple of 8 (at least 8).
+
+    >>> scale_channels(64, 0.5), scale_channels(16, 0.25), scale_channels(64, 1.3)
+    (32, 8, 80)
+    """
+    return max(CHANNEL_MULTIPLE, int(round(channels * width / CHANNEL_MULTIPLE)) * CHANNEL_MULTIPLE)
+
+
+def _plan(pooled: tuple[int, ...], tail: int, depth: int, width: float) -> list[ConvSpec]:
+    plan, in_ch = [], 3
+    for ch in pooled:
+        out = scale_channels(ch, width)
+        plan.append(ConvSpec(in_ch, out, 3, pool=True))
+        in_ch = out
+    for _ in range(depth):
+        out = scale_channels(tail, width)
+        plan.append(ConvSpec(in_ch, out, 3, pool=False))
+        in_ch = out
+    return plan
+
+
+def tinydet_plan(cfg: DetectorConfig) -> list[ConvSpec]:
+    """tinydet: three pooled 3x3 blocks (16, 32, 64) then ``depth`` 3x3 blocks of 64 at stride 8."""
+    return _plan((16, 32, 64), 64, cfg.depth, cfg.width)
+
+
+def ultranet_plan(cfg: DetectorConfig) -> list[ConvSpec]:
+    """UltraNet as published: 3->16->32->64->64 with 2x2 pooling after each, then ``depth`` (4) 64->64 blocks."""
+    return _plan((16, 32, 64, 64), 64, cfg.depth, cfg.width)
+
+
+ARCHITECTURES: dict[str, Callable[[DetectorConfig], list[ConvSpec]]] = {
+    "tinydet": tinydet_plan,
+    "ultranet": ultranet_plan,
+}
+
+# Defaults per architecture: input size, depth, anchors.
+TINYDET_ANCHORS: tuple[Anchor, ...] = ((0.08, 0.08), (0.16, 0.16), (0.30, 0.30))
+ULTRANET_ANCHORS: tuple[Anchor, ...] = (  # six anchors on the 10x20 grid of a 160x320 input
+    (0.05, 0.06), (0.08, 0.12), (0.12, 0.20), (0.20, 0.16), (0.25, 0.35), (0.45, 0.50),
+)
+
+
+def default_config(arch: str, num_classes: int, bits: str | None = "w4a4", width: float = 1.0,
+                   depth: int | None = None, class_names: tuple[str, ...] = (),
+                   anchors: tuple[Anchor, ...] | None = None,
+                   input_size: tuple[int, int] | None = None) -> DetectorConfig:
+    """The published/default configuration of ``arch`` (tinydet: 128x128, depth 2; ultranet: 160x320, depth 4)."""
+    if arch == "tinydet":
+        size, d, anc = (128, 128), 2, TINYDET_ANCHORS
+    elif arch == "ultranet":
+        size, d, anc = (160, 320), 4, ULTRANET_ANCHORS
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}")
+    return DetectorConfig(arch=arch, num_classes=num_classes, input_size=input_size or size,
+                          anchors=anchors or anc, bits=bits, width=width, depth=d if depth is None else depth,
+                          class_names=class_names)
+
+
+def build_model(cfg: DetectorConfig) -> Detector:
+    """Build the detector described by ``cfg`` (float twin when ``cfg.bits`` is None)."""
+    if cfg.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {cfg.arch!r}; known: {', '.join(sorted(ARCHITECTURES))}")
+    plan = ARCHITECTURES[cfg.arch](cfg)
+    stride = 2 ** sum(c.pool for c in plan)
+    h, w = cfg.input_size
+    if h % stride or w % stride:
+        raise ValueError(f"input size {h}x{w} of {cfg.arch} must be a multiple of its stride {stride}")
+    return Detector(cfg, plan)

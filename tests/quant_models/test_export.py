@@ -1,0 +1,70 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+from quant_models.checkpoint import load_model, save_checkpoint
+from quant_models.export import FINN_MAPPABLE_OPS, ExportError, check_export, export_checkpoint, sample_images
+from quant_models.models import build_model, default_config
+
+pytestmark = pytest.mark.slow
+
+
+def test_trained_tinydet_exports_and_matches_torch(trained_run, synth_data, tmp_path):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from quant_models.data import load_dataset, to_tensors
+
+    val = to_tensors(load_dataset(synth_data, "val"), (128, 128))
+    out = tmp_path / "tinydet.onnx"
+    report = export_checkpoint(trained_run.best, out, samples=3, images=val.images[:3])
+    assert report.samples == 6 and report.accumulator_mismatches == 0
+    assert report.max_abs_diff < 1e-3
+    assert set(report.node_types) <= FINN_MAPPABLE_OPS
+    assert {"Quant", "Conv", "MaxPool", "Relu"} <= set(report.node_types)
+    assert report.input_shape == (1, 3, 128, 128) and report.output_shape == (1, 27, 16, 16)
+    wrapped = ModelWrapper(str(out))
+    assert wrapped.get_tensor_datatype(wrapped.graph.input[0].name).name == "UINT8"
+    assert json.loads(out.with_suffix(".json").read_text())["accumulator_mismatches"] == 0
+
+
+def test_ultranet_exports_with_mappable_nodes_only(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(default_config("ultranet", 1, bits="w4a4"))
+    model.train()
+    with torch.no_grad():  # give BatchNorm non-trivial statistics, as training would
+        for _ in range(3):
+            model(torch.randint(0, 256, (4, 3, 160, 320)).float())
+    ckpt = tmp_path / "ultranet.pt"
+    save_checkpoint(ckpt, {"model_config": model.cfg.to_dict(), "model": model.state_dict()})
+    report = export_checkpoint(ckpt, tmp_path / "ultranet.onnx", samples=2)
+    assert report.output_shape == (1, 36, 10, 20)
+    assert set(report.node_types) <= FINN_MAPPABLE_OPS
+    assert report.node_types["Conv"] == 9 and report.node_types["MaxPool"] == 4
+
+
+def test_float_model_is_refused(tmp_path):
+    model = build_model(default_config("tinydet", 4, bits=None))
+    ckpt = tmp_path / "float.pt"
+    save_checkpoint(ckpt, {"model_config": model.cfg.to_dict(), "model": model.state_dict()})
+    with pytest.raises(ExportError, match="float model"):
+        export_checkpoint(ckpt, tmp_path / "float.onnx")
+    assert not (tmp_path / "float.onnx").exists()
+
+
+def test_a_graph_that_differs_from_torch_fails_loudly(trained_run, tmp_path):
+    model, _ = load_model(trained_run.best)
+    out = tmp_path / "tampered.onnx"
+    export_checkpoint(trained_run.best, out, samples=1)
+    graph = onnx.load(str(out))
+    # Flip the sign of the head's float bias: the graph now disagrees with the torch model.
+    head = [n for n in graph.graph.node if n.op_type == "Conv"][-1]
+    inits = {i.name: i for i in graph.graph.initializer}
+    bias = inits[head.input[2]]
+    bias.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(bias) + np.float32(1.0), bias.name))
+    onnx.save(graph, str(out))
+    with pytest.raises(ExportError, match="differs from torch on sample 0"):
+        check_export(model, out, sample_images(model, 2, seed=0))

@@ -1,0 +1,76 @@
+import pytest
+import torch
+from brevitas.nn import QuantConv2d
+
+from quant_models.models import build_model, default_config
+
+
+@pytest.mark.parametrize("bits", [None, "w8a8", "w4a4", "w2a2", "w1a1", "w4a4,first=8,last=8", "w4a2,l1=w3a3"])
+def test_tinydet_output_shape(bits):
+    model = build_model(default_config("tinydet", num_classes=4, bits=bits))
+    out = model(torch.randint(0, 256, (2, 3, 128, 128)).float())
+    assert out.shape == (2, 3 * (5 + 4), 16, 16)  # 3 anchors, stride 8
+
+
+def test_ultranet_is_the_published_architecture():
+    model = build_model(default_config("ultranet", num_classes=1, bits="w4a4"))
+    convs = [(b.conv.in_channels, b.conv.out_channels, b.conv.kernel_size[0], isinstance(b.pool, torch.nn.MaxPool2d))
+             for b in model.layers]
+    assert convs == [(3, 16, 3, True), (16, 32, 3, True), (32, 64, 3, True), (64, 64, 3, True)] + [(64, 64, 3, False)] * 4
+    assert (model.head.in_channels, model.head.out_channels, model.head.kernel_size[0]) == (64, 36, 1)
+    out = model(torch.zeros(1, 3, 160, 320))
+    assert out.shape == (1, 36, 10, 20)
+    n_weights = sum(b.conv.weight.numel() for b in model.layers) + model.head.weight.numel()
+    assert 200_000 < n_weights < 220_000  # ~210k 4-bit weights, as published
+
+
+def test_mixed_precision_reaches_the_layers():
+    model = build_model(default_config("tinydet", 4, bits="w4a4,first=8,last=8,l1=w2a3"))
+    assert int(model.layers[0].conv.quant_weight().bit_width) == 8
+    assert int(model.layers[1].conv.quant_weight().bit_width) == 2
+    assert int(model.layers[1].act.act_quant.bit_width()) == 3
+    assert int(model.layers[2].conv.quant_weight().bit_width) == 4
+    assert int(model.head.quant_weight().bit_width) == 8
+
+
+def test_float_twin_has_the_same_parameters():
+    quant = build_model(default_config("tinydet", 4, bits="w4a4"))
+    flt = build_model(default_config("tinydet", 4, bits=None))
+    assert not any(isinstance(m, QuantConv2d) for m in flt.modules())
+    float_keys = set(flt.state_dict())
+    quant_keys = set(quant.state_dict())
+    assert float_keys <= quant_keys
+    assert all("quant" in k for k in quant_keys - float_keys)
+
+
+def test_width_and_depth():
+    model = build_model(default_config("tinydet", 4, bits="w4a4", width=0.5, depth=3))
+    assert [b.conv.out_channels for b in model.layers] == [8, 16, 32, 32, 32, 32]
+
+
+def test_input_size_must_match_stride():
+    cfg = default_config("tinydet", 4, input_size=(100, 128))
+    with pytest.raises(ValueError, match="multiple of its stride 8"):
+        build_model(cfg)
+
+
+def test_unknown_architecture():
+    with pytest.raises(ValueError, match="known: tinydet, ultranet"):
+        default_config("resnet", 4)
+
+
+def test_head_accumulators_are_integers_that_rebuild_the_output():
+    torch.manual_seed(1)
+    model = build_model(default_config("tinydet", 4, bits="w4a4"))
+    model.train()
+    out = model(torch.randint(0, 256, (2, 3, 128, 128)).float())
+    acc = model.head_accumulators(out)
+    scale, bias = model.head_scale_bias()
+    rebuilt = acc * scale.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
+    assert torch.allclose(rebuilt, out, atol=1e-4)
+    assert acc.abs().max() > 0
+
+
+def test_float_model_has_no_accumulators():
+    with pytest.raises(ValueError, match="float model"):
+        build_model(default_config("tinydet", 4, bits=None)).head_scale_bias()
