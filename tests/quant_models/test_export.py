@@ -68,3 +68,27 @@ def test_a_graph_that_differs_from_torch_fails_loudly(trained_run, tmp_path):
     onnx.save(graph, str(out))
     with pytest.raises(ExportError, match="differs from torch on sample 0"):
         check_export(model, out, sample_images(model, 2, seed=0))
+
+
+def test_exported_graph_converts_to_finn_and_runs_identically(trained_run, tmp_path):
+    """FINN (finn-plus, as a library) converts the export to its dialect: every Quant becomes a MultiThreshold or
+    folds into weights, and executing the converted graph gives torch's head accumulators exactly."""
+    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.cleanup import cleanup_model
+
+    out = tmp_path / "tinydet.onnx"
+    export_checkpoint(trained_run.best, out, samples=1)
+    finn_model = cleanup_model(ModelWrapper(str(out))).transform(ConvertQONNXtoFINN())
+    ops = {n.op_type for n in finn_model.graph.node}
+    assert "Quant" not in ops and "MultiThreshold" in ops
+    assert ops <= {"Conv", "MultiThreshold", "MaxPool", "Mul", "Add", "BatchNormalization", "Relu", "Div"}, ops
+    model, _ = load_model(trained_run.best)
+    images = sample_images(model, 2, seed=1)
+    for image in images:
+        x = image.unsqueeze(0).float()
+        with torch.no_grad():
+            ref = model(x)
+        got = execute_onnx(finn_model, {finn_model.graph.input[0].name: x.numpy()})[finn_model.graph.output[0].name]
+        assert torch.equal(model.head_accumulators(torch.from_numpy(got)), model.head_accumulators(ref))
