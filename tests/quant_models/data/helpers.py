@@ -12,3 +12,12 @@ def write_image(path: Path, width: int, height: int, colour: tuple[int, int, int
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (width, height), colour).save(path)
     return path
+
+
+def assert_names_entry(message: str, path: Path, fragments: tuple[str, ...] | list[str], skip_hint: bool = True) -> None:
+    """A loader error must name the file, the entry (``fragments``) and, where skipping is possible, how to skip."""
+    assert str(path) in message, message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    if skip_hint:
+        assert "skip_bad=True" in message, message

@@ -11,7 +11,7 @@ import pytest
 
 from quant_models.data import DatasetError, load_coco
 
-from .helpers import write_image
+from .helpers import assert_names_entry, write_image
 
 
 def _doc() -> dict[str, Any]:
@@ -96,12 +96,7 @@ def test_malformed_input_raises_naming_file_and_entry(tmp_path: Path, kind: str)
     ann, images = _setup(tmp_path, doc)
     with pytest.raises(DatasetError) as err:
         load_coco(ann, images)
-    msg = str(err.value)
-    assert str(ann) in msg
-    for fragment in fragments:
-        assert fragment in msg
-    if kind != "unparseable":
-        assert "skip_bad=True" in msg
+    assert_names_entry(str(err.value), ann, fragments, skip_hint=kind != "unparseable")
 
 
 def test_skip_bad_counts_and_warns(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from quant_models.data import DatasetError, load_voc
 
-from .helpers import write_image
+from .helpers import assert_names_entry, write_image
 
 
 def _xml(filename: str, objects: list[tuple[str, int, int, int, int]], size: tuple[int, int] | None = (20, 10)) -> str:
@@ -71,10 +71,7 @@ def test_malformed_input_raises_naming_file_and_entry(tmp_path: Path, kind: str)
     root = _setup(tmp_path, text)
     with pytest.raises(DatasetError) as err:
         load_voc(root, "train")
-    msg = str(err.value)
-    assert str(root / "Annotations" / "0002.xml") in msg and "skip_bad=True" in msg
-    for fragment in fragments:
-        assert fragment in msg
+    assert_names_entry(str(err.value), root / "Annotations" / "0002.xml", fragments)
 
 
 def test_unknown_class_with_given_list(tmp_path: Path) -> None:
