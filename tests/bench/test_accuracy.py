@@ -1,0 +1,29 @@
+from bench.accuracy import checks, to_markdown
+
+
+def _row(name, bits, map50, speed):
+    return {"name": name, "bits": bits, "map50": map50, "map50_95": map50 / 2, "best_map50": map50,
+            "params": 10, "weight_kib": 1.0, "gmacs": 0.1, "gbops": 1.0, "train_images_per_s": speed,
+            "train_seconds": 1.0}
+
+
+def test_checks_apply_the_issue_bounds():
+    rows = [_row("float", "float", 0.90, 1000), _row("w4a4", "w4a4", 0.885, 390),
+            _row("w2a2", "w2a2", 0.83, 380), _row("w2a2 first/last 8", "w2a2,first=8,last=8", 0.85, 400),
+            _row("w8a8", "w8a8", 0.5, 400)]
+    got = {c["check"]: (c["value"], c["passed"]) for c in checks(rows)}
+    assert got == {
+        "w4a4 within 2 mAP@0.5 points of float": (1.5, True),
+        "w2a2 within 6 mAP@0.5 points of float": (7.0, False),
+        "w2a2 first/last 8 within 6 mAP@0.5 points of float": (5.0, True),
+        "w4a4 training speed >= 1/2.5 of float": (0.39, False),
+    }
+
+
+def test_markdown_lists_every_row_and_check():
+    rows = [_row("float", "float", 0.9, 1000), _row("w4a4", "w4a4", 0.9, 500)]
+    record = {"title": "t", "date": "d", "device": "cpu", "torch": "x", "config": {}, "data_seconds": 1.0,
+              "total_seconds": 60.0, "rows": rows, "checks": checks(rows)}
+    text = to_markdown(record)
+    assert "| float | 0.900 |" in text and "| w4a4 | 0.900 |" in text and "0.50x" in text
+    assert text.count("| pass |") == 2
