@@ -133,8 +133,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     device = cfg.device
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise TrainError(f"--device {device} asked for, but torch sees no CUDA device; use --device cpu")
-    train_set = to_tensors(load_dataset(Path(cfg.data), "train"), _input_size(cfg), cache_dir=Path(cfg.data) / ".cache")
-    val_set = to_tensors(load_dataset(Path(cfg.data), "val"), _input_size(cfg), cache_dir=Path(cfg.data) / ".cache")
+    data, size = Path(cfg.data), _input_size(cfg)
+    train_set, val_set = (to_tensors(load_dataset(data, split), size, cache_dir=data / ".cache")
+                          for split in ("train", "val"))
     if cfg.resume:
         ckpt = read_checkpoint(out / "last.pt")
         model_cfg = DetectorConfig.from_dict(ckpt["model_config"])
