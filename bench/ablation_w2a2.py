@@ -9,12 +9,9 @@ box regression is what stalls). Writes ``bench/results/ablation_w2a2.{json,md,pn
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-import torch
-
-from bench.accuracy import RESULTS, BenchConfig, Row, run, save, to_markdown
+from bench.accuracy import Row, cli
 from quant_models.loss import LossWeights
 
 ROWS = (
@@ -26,20 +23,8 @@ ROWS = (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--images", type=int, default=BenchConfig.images)
-    parser.add_argument("--epochs", type=int, default=BenchConfig.epochs)
-    parser.add_argument("--workers", type=int, default=BenchConfig.workers)
-    parser.add_argument("--work", type=Path, default=Path("bench/work/ablation_w2a2"))
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    args = parser.parse_args()
-    cfg = BenchConfig(images=args.images, epochs=args.epochs, device=args.device, workers=args.workers,
-                      work=args.work)
-    torch.backends.cudnn.benchmark = True
-    record = run(cfg, args.results, ROWS, "ablation_w2a2", "W2A2 ablation: tinydet, one synthetic split, same budget")
-    save(record, args.results, "ablation_w2a2")
-    print(to_markdown(record))
+    cli(__doc__, ROWS, "ablation_w2a2", "W2A2 ablation: tinydet, one synthetic split, same budget",
+        Path("bench/work/ablation_w2a2"))
 
 
 if __name__ == "__main__":

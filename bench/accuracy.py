@@ -28,6 +28,7 @@ from quant_models.loss import LossWeights
 from quant_models.train import TrainConfig, train
 
 RESULTS = Path(__file__).resolve().parent / "results"
+TITLE = "tinydet accuracy vs precision (synthetic detection set)"
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,17 @@ def _median_speed(history: list[dict[str, Any]]) -> float:
 
 
 def run(cfg: BenchConfig, results: Path, rows_to_run: tuple[Row, ...] = ROWS, name: str = "accuracy",
-        title: str = "tinydet accuracy vs precision (synthetic detection set)") -> dict[str, Any]:
-    """Train every row; rewrite the results files after each one, so a run cut short keeps its finished rows."""
+        title: str = TITLE) -> dict[str, Any]:
+    """Train every row; rewrite the results files after each one, so a run cut short keeps its finished rows.
+
+    Returns the record last written."""
     data = cfg.work / "data"
     tick = time.perf_counter()
     if not (data / "annotations" / "instances_val.json").is_file():
         generate_synthetic(data, cfg.images, cfg.seed, (128, 128), "coco", 0.2, overwrite=True, workers=cfg.workers)
     data_seconds = time.perf_counter() - tick
     rows: list[dict[str, Any]] = []
+    record: dict[str, Any] = {}
     teacher = cfg.work / "float" / "last.pt"
     for row in rows_to_run:
         out = cfg.work / row.name.replace("+", "_")
@@ -96,10 +100,11 @@ def run(cfg: BenchConfig, results: Path, rows_to_run: tuple[Row, ...] = ROWS, na
             "weight_bits": cost.weight_memory_bits, "gmacs": cost.macs / 1e9, "gbops": cost.bops / 1e9,
             "train_images_per_s": _median_speed(m["epochs"]), "train_seconds": seconds,
         })
-        save(_record(cfg, rows, data_seconds, time.perf_counter() - tick, title), results, name)
+        record = _record(cfg, rows, data_seconds, time.perf_counter() - tick, title)
+        save(record, results, name)
         print(f"{row.name:8s} mAP@0.5 {m['map50']:.3f}  mAP@0.5:0.95 {m['map50_95']:.3f}  "
               f"{rows[-1]['train_images_per_s']:.0f} img/s  {seconds:.0f} s", flush=True)
-    return _record(cfg, rows, data_seconds, time.perf_counter() - tick, title)
+    return record
 
 
 def _record(cfg: BenchConfig, rows: list[dict[str, Any]], data_seconds: float, seconds: float,
@@ -144,7 +149,7 @@ def checks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def to_markdown(record: dict[str, Any]) -> str:
     """The results table as Markdown."""
     lines = [
-        f"# {record.get('title', 'tinydet accuracy vs precision (synthetic detection set)')}",
+        f"# {record.get('title', TITLE)}",
         "",
         f"Measured {record['date']} on {record['device']} (torch {record['torch']}); "
         f"config: {json.dumps(record['config'])}.",
@@ -187,8 +192,9 @@ def plot(record: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def cli(doc: str, rows: tuple[Row, ...], name: str, title: str, work: Path) -> None:
+    """Command line shared by the training benchmarks: parse the budget, run ``rows``, print the table."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--images", type=int, default=BenchConfig.images)
     parser.add_argument("--epochs", type=int, default=BenchConfig.epochs)
@@ -196,7 +202,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=BenchConfig.lr)
     parser.add_argument("--seed", type=int, default=BenchConfig.seed)
     parser.add_argument("--workers", type=int, default=BenchConfig.workers, help="data rendering processes")
-    parser.add_argument("--work", type=Path, default=BenchConfig.work)
+    parser.add_argument("--work", type=Path, default=work)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--quick", action="store_true", help="600 images, 3 epochs: checks the bench runs")
     args = parser.parse_args()
@@ -204,9 +210,11 @@ def main() -> None:
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, work=args.work,
                       workers=args.workers)
     torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
-    record = run(cfg, args.results)
-    save(record, args.results)
-    print(to_markdown(record))
+    print(to_markdown(run(cfg, args.results, rows, name, title)))
+
+
+def main() -> None:
+    cli(__doc__, ROWS, "accuracy", TITLE, BenchConfig.work)
 
 
 if __name__ == "__main__":
