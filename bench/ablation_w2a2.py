@@ -1,10 +1,16 @@
 """W2A2 ablation: which change brings a 2-bit tinydet closest to float under the accuracy bench's budget?
 
-Rows (same data, epochs, batch size, learning rate and seed as ``bench.accuracy``): float (also the teacher), W2A2 as
-in the accuracy bench, W2A2 distilled from the float model, and W2A2 with a 4x box-loss weight (the 2-bit head's
-box regression is what stalls). Writes ``bench/results/ablation_w2a2.{json,md,png}``.
+Every row has the same data, epochs, batch size, learning rate and seed as ``bench.accuracy``:
+- float and W2A2 as in the accuracy bench, and both again with a 4x box-loss weight (box 0.2 instead of 0.05);
+- W2A2 (box x4) distilled from the box-x4 float model;
+- W2A2 (box x4) warm-started: the first quarter of the epochs trains the float twin, the rest quantized;
+- both of the above together;
+- W2A2 (box x4) with only the head's weights at 8 bits, to size the head's share of the loss.
+
+Writes ``bench/results/ablation_w2a2.{json,md,png}`` (``--name`` picks another stem).
 
     python -m bench.ablation_w2a2 --device cuda
+    python -m bench.ablation_w2a2 --device cpu --images 1200 --epochs 16 --batch-size 32 --name ablation_w2a2_cpu
 """
 
 from __future__ import annotations
@@ -14,11 +20,16 @@ from pathlib import Path
 from bench.accuracy import Row, cli
 from quant_models.loss import LossWeights
 
+BOX_X4 = 4 * LossWeights().box
 ROWS = (
     Row("float", "float"),
+    Row("float box x4", "float", box_weight=BOX_X4),
     Row("w2a2", "w2a2"),
-    Row("w2a2+kd", "w2a2", distill=True),
-    Row("w2a2 box x4", "w2a2", box_weight=4 * LossWeights().box),
+    Row("w2a2 box x4", "w2a2", box_weight=BOX_X4),
+    Row("w2a2 box x4 +kd", "w2a2", teacher="float box x4", box_weight=BOX_X4),
+    Row("w2a2 box x4 warm start", "w2a2", box_weight=BOX_X4, float_share=0.25),
+    Row("w2a2 box x4 +kd warm start", "w2a2", teacher="float box x4", box_weight=BOX_X4, float_share=0.25),
+    Row("w2a2 box x4 head 8-bit", "w2a2,last=8", box_weight=BOX_X4),
 )
 
 

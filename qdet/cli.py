@@ -201,6 +201,69 @@ def demo(
     run_demo(DemoConfig(out=out, images=images, epochs=epochs, device=device), console)
 
 
+@app.command()
+def build(
+    model: Annotated[Path, typer.Argument(help="QONNX model written by qdet export.")],
+    out: Annotated[Path, typer.Option(help="Build directory (checkpoints, io_spec, golden data, log).")],
+    board: Annotated[str, typer.Option(help="Target board (see qdet boards).")] = "pynq-z2",
+    clock_mhz: Annotated[Optional[float], typer.Option(help="Clock in MHz (default: the board's).")] = None,
+    verify: Annotated[int, typer.Option(help="Images to verify the golden model on (0: skip).")] = 16,
+    verify_data: Annotated[Optional[Path], typer.Option(help="Data set whose val images to verify on "
+                                                               "(default: random images).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="The Brevitas checkpoint MODEL came from: verify "
+                                                              "against Brevitas itself.")] = None,
+    start: Annotated[Optional[str], typer.Option("--from", help="Resume at this step (earlier ones are read "
+                                                                "from OUT).")] = None,
+    stop: Annotated[Optional[str], typer.Option("--to", help="Stop after this step.")] = None,
+) -> None:
+    """Compile an exported detector through QONNX/FINN to a verified hardware-layer dataflow graph.
+
+    Steps: qonnx_to_finn, streamline, to_hw_layers, verify. Every step's model is saved in OUT/steps.
+
+    Example: qdet build model.onnx --board pynq-z2 --out build --checkpoint runs/w4a4/best.pt
+    """
+    from boards.catalogue import UnknownBoardError
+    from flows.config import FlowConfig, FlowError
+    from flows.runner import run_flow
+    from flows.steps import DEFAULT_STEPS
+
+    try:
+        cfg = FlowConfig(out=out, board=board, clock_mhz=clock_mhz, verify_images=verify, verify_data=verify_data,
+                         checkpoint=checkpoint, start=start, stop=stop)
+        with console.status("building ...") as status:
+            run_flow(model, cfg, DEFAULT_STEPS,
+                     progress=lambda name, i, n: status.update(f"step {i + 1}/{n}: {name} ..."))
+    except (FlowError, UnknownBoardError) as exc:
+        _fail(str(exc))
+    console.print(f"[green]built[/] {model} for {cfg.board} at {cfg.clock:g} MHz in {out} "
+                  f"(steps in {out / 'steps'}, io_spec {out / 'io_spec.json'})")
+
+
+@app.command()
+def boards(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the catalogue as JSON.")] = False,
+) -> None:
+    """List the supported boards: part, resources, default clock and the default utilisation budget.
+
+    Example: qdet boards
+    """
+    import json
+
+    from boards.catalogue import BOARDS
+
+    if as_json:
+        console.print_json(json.dumps([b.as_dict() for b in BOARDS.values()]))
+        return
+    table = Table(title="boards (budget = FINN's default share: 70% LUT, 50% FF, 80% BRAM/URAM/DSP)")
+    for column in ("board", "part", "shell", "clock MHz", "LUT", "FF", "BRAM18", "URAM", "DSP"):
+        table.add_column(column, justify="left" if column in ("board", "part", "shell") else "right")
+    for b in BOARDS.values():
+        d = b.device
+        table.add_row(b.name, b.part, b.shell.value, f"{b.clock_mhz:g}", f"{d.lut:,.0f}", f"{d.ff:,.0f}",
+                      f"{d.bram18:,.0f}", f"{d.uram:,.0f}", f"{d.dsp:,.0f}")
+    console.print(table)
+
+
 def main() -> None:
     """Console entry point."""
     app()

@@ -25,6 +25,9 @@ FINN_MAPPABLE_OPS = frozenset({"Quant", "BipolarQuant", "Conv", "BatchNormalizat
                                "Div", "Add"})
 
 
+MODEL_CONFIG_KEY = "qdet.model_config"  # ONNX metadata entry holding the detector's config as JSON
+
+
 class ExportError(RuntimeError):
     """Export refused or its check failed; the message says what and where."""
 
@@ -61,7 +64,11 @@ def export_model(model: Detector, out: Path) -> None:
         export_qonnx(model, input_t=probe, export_path=str(out))
     wrapped = cleanup_model(ModelWrapper(str(out)))
     wrapped.set_tensor_datatype(wrapped.graph.input[0].name, DataType["UINT8"])  # raw pixels, no scaling
+    # The compile flow needs the decode parameters (anchors, classes, input size) to write its io_spec.
+    wrapped.set_metadata_prop(MODEL_CONFIG_KEY, json.dumps(model.cfg.to_dict(), sort_keys=True))
     wrapped.save(str(out))
+    # torch's exporter leaves the weights in a side file that the saved (self-contained) model no longer uses.
+    out.with_name(out.name + ".data").unlink(missing_ok=True)
 
 
 def unmappable_nodes(onnx_path: Path) -> list[tuple[str, str]]:

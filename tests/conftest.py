@@ -25,3 +25,26 @@ def trained_run(synth_data: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("run") / "w4a4"
     return train(TrainConfig(data=synth_data, out=out, bits="w4a4", epochs=2, batch_size=16, width=0.5,
                              progress=False))
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(trained_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained W4A4 tinydet exported by ``qdet export`` (checked against torch on the way)."""
+    from quant_models.export import export_checkpoint
+
+    out = tmp_path_factory.mktemp("export") / "tinydet.onnx"
+    export_checkpoint(trained_run.best, out, samples=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tiny_onnx, trained_run, synth_data, tmp_path_factory: pytest.TempPathFactory):
+    """A whole default build of that model for pynq-z2, verified on 16 val images against the Brevitas checkpoint."""
+    from flows.config import FlowConfig
+    from flows.runner import run_flow
+    from flows.steps import DEFAULT_STEPS
+
+    cfg = FlowConfig(out=tmp_path_factory.mktemp("build") / "tinydet", board="pynq-z2", verify_images=16,
+                     verify_data=synth_data, checkpoint=trained_run.best)
+    model = run_flow(tiny_onnx, cfg, DEFAULT_STEPS)
+    return cfg, model

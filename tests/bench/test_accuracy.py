@@ -1,4 +1,6 @@
-from bench.accuracy import checks, to_markdown
+import pytest
+
+from bench.accuracy import BenchConfig, Row, train_row, checks, to_markdown
 
 
 def _row(name, bits, map50, speed):
@@ -27,3 +29,19 @@ def test_markdown_lists_every_row_and_check():
     text = to_markdown(record)
     assert "| float | 0.900 |" in text and "| w4a4 | 0.900 |" in text and "0.50x" in text
     assert text.count("| pass |") == 2
+
+
+def test_checks_compare_with_the_float_row_of_the_same_loss():
+    rows = [_row("float", "float", 0.80, 1000), _row("float box x4", "float", 0.86, 1000),
+            _row("w2a2 box x4", "w2a2", 0.81, 400)]
+    rows[1]["box_weight"] = rows[2]["box_weight"] = 0.2
+    rows[0]["box_weight"] = 0.05
+    got = {c["check"]: (c["value"], c["passed"]) for c in checks(rows)}
+    # 0.81 is above plain float, but 5 points below the float row trained with the same box weight.
+    assert got == {"w2a2 box x4 within 6 mAP@0.5 points of float box x4": (5.0, True)}
+
+
+def test_warm_start_must_leave_quantized_epochs(tmp_path):
+    cfg = BenchConfig(epochs=4, work=tmp_path)
+    with pytest.raises(ValueError, match="leaves no quantized epoch"):
+        train_row(cfg, Row("x", "w2a2", float_share=1.0), tmp_path)

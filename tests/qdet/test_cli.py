@@ -4,7 +4,7 @@ from typer.testing import CliRunner
 from qdet.cli import app
 
 runner = CliRunner()
-COMMANDS = [[], ["data"], ["data", "synth"], ["data", "check"], ["train"], ["eval"], ["export"], ["demo"]]
+COMMANDS = [[], ["data"], ["data", "synth"], ["data", "check"], ["train"], ["eval"], ["export"], ["demo"], ["boards"], ["build"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "qdet")
@@ -33,9 +33,31 @@ def test_synth_then_check(tmp_path):
     (["export", "missing.pt", "--out", "m.onnx"], "does not exist"),
     (["data", "check", "nowhere"], "nowhere"),
     (["data", "synth", "--out", "x", "--size", "big"], "HxW"),
+    (["build", "missing.onnx", "--out", "b"], "qdet export"),
+    (["build", "missing.onnx", "--out", "b", "--board", "zedboard"], "Known boards"),
 ])
 def test_bad_input_exits_non_zero_with_a_message(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, args)
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_boards_lists_the_catalogue():
+    result = runner.invoke(app, ["boards", "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    listed = {b["name"]: b for b in json.loads(result.output)}
+    assert {"pynq-z1", "pynq-z2", "ultra96-v2", "kv260", "zcu104", "u250"} <= set(listed)
+    assert listed["pynq-z2"]["device"]["lut"] == 53_200
+
+
+def test_build_compiles_an_exported_model(tiny_onnx, trained_run, tmp_path):
+    out = tmp_path / "b"
+    result = runner.invoke(app, ["build", str(tiny_onnx), "--out", str(out), "--board", "ultra96-v2", "--verify", "2",
+                                 "--checkpoint", str(trained_run.best)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert "built" in text and "ultra96-v2 at 200 MHz" in text
+    assert (out / "steps" / "04_verify.onnx").is_file() and (out / "golden" / "outputs.npy").is_file()

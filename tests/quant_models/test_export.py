@@ -44,6 +44,10 @@ def test_ultranet_exports_with_mappable_nodes_only(tmp_path):
     assert report.output_shape == (1, 36, 10, 20)
     assert set(report.node_types) <= FINN_MAPPABLE_OPS
     assert report.node_types["Conv"] == 9 and report.node_types["MaxPool"] == 4
+    # The detector's config rides along in the ONNX metadata; torch's side file of weights does not stay behind.
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "ultranet.onnx")).graph.metadata_props}
+    assert json.loads(meta["qdet.model_config"]) == json.loads(json.dumps(model.cfg.to_dict()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ultranet.json", "ultranet.onnx", "ultranet.pt"]
 
 
 def test_float_model_is_refused(tmp_path):

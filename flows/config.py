@@ -1,0 +1,48 @@
+"""The typed, frozen configuration of a build."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from boards.catalogue import Board, get_board
+
+
+class FlowError(RuntimeError):
+    """A build that cannot go on; the message names the file, node, layer or step and says what to do."""
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Everything a build depends on besides the input model.
+
+    ``start``/``stop`` name steps (checked against the flow's step list when the build starts): a build resumed
+    with ``start`` reads the checkpoint the step before it left, and one with ``stop`` ends after that step.
+    """
+
+    out: Path
+    board: str = "pynq-z2"
+    clock_mhz: float | None = None  # None: the board's default clock
+    verify_images: int = 16
+    verify_data: Path | None = None  # a data set's val split for verification; None: random images
+    checkpoint: Path | None = None  # the Brevitas checkpoint the model was exported from (the golden reference)
+    seed: int = 0
+    start: str | None = None
+    stop: str | None = None
+
+    def __post_init__(self) -> None:
+        get_board(self.board)  # an unknown board fails here, with the list of known ones
+        if self.clock_mhz is not None and not 1.0 <= self.clock_mhz <= 1000.0:
+            raise FlowError(f"clock {self.clock_mhz} MHz is out of range (1..1000 MHz)")
+        if self.verify_images < 0:
+            raise FlowError(f"verify_images must be >= 0, got {self.verify_images}")
+
+    @property
+    def target(self) -> Board:
+        """The board record."""
+        return get_board(self.board)
+
+    @property
+    def clock(self) -> float:
+        """The clock in MHz the build is planned for."""
+        return self.clock_mhz if self.clock_mhz is not None else self.target.clock_mhz

@@ -1,0 +1,96 @@
+"""The default flow on a trained tinydet: hardware layers only, exact golden model, io_spec, resume."""
+
+import filecmp
+import json
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from flows.io_spec import IOSpec
+from flows.runner import run_flow
+from flows.steps import DEFAULT_STEPS
+from quant_models.checkpoint import load_model
+
+HW = "finn.custom_op.fpgadataflow"
+
+
+def test_every_layer_is_a_hardware_layer(tiny_build):
+    cfg, model = tiny_build
+    assert all(n.domain.startswith(HW) for n in model.graph.node)
+    ops = [n.op_type for n in model.graph.node]
+    # 6 convs (5 blocks + head) -> 6 MVAUs; 3 max pools; the identity input quantizer is gone (no Thresholding).
+    assert ops.count("MVAU") == 6 and ops.count("Pool") == 3 and "Thresholding" not in ops
+
+
+def test_io_spec_keeps_only_layout_and_head_scale_bias_on_the_host(tiny_build, trained_run):
+    cfg, _ = tiny_build
+    spec = IOSpec.load(cfg.out / "io_spec.json")
+    assert [op.op for op in spec.input.host_ops] == ["Transpose"]
+    assert [op.op for op in spec.output.host_ops] == ["Transpose", "Mul", "Add"]
+    assert spec.input.datatype == "UINT8" and spec.input.shape == (1, 128, 128, 3)
+    model, _ = load_model(trained_run.best)
+    assert spec.output.shape == (1, 16, 16, model.cfg.head_channels)
+    assert spec.model_config["anchors"] == [list(a) for a in model.cfg.anchors]
+    assert spec.model_config["num_classes"] == model.cfg.num_classes
+
+
+def test_golden_model_matches_brevitas_exactly_on_16_images(tiny_build, trained_run):
+    cfg, _ = tiny_build
+    report = json.loads((cfg.out / "golden" / "verify.json").read_text())
+    assert report["images"] == 16 and report["mismatches"] == 0 and "Brevitas" in report["reference"]
+    # Independently of the step: the saved golden outputs, through the io_spec's host ops, are torch's output.
+    spec = IOSpec.load(cfg.out / "io_spec.json")
+    inputs = np.load(cfg.out / "golden" / "inputs.npy")
+    outputs = np.load(cfg.out / "golden" / "outputs.npy")
+    model, _ = load_model(trained_run.best)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(inputs.transpose(0, 3, 1, 2)).float())
+    assert torch.equal(model.head_accumulators(ref), torch.from_numpy(outputs.transpose(0, 3, 1, 2)).float())
+    np.testing.assert_allclose(spec.host_output(outputs), ref.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_build_writes_checkpoints_times_and_log(tiny_build):
+    cfg, _ = tiny_build
+    names = [f.name for f in sorted((cfg.out / "steps").iterdir())]
+    assert names == ["00_input.onnx", "01_qonnx_to_finn.onnx", "02_streamline.onnx", "03_to_hw_layers.onnx",
+                     "04_verify.onnx"]
+    times = json.loads((cfg.out / "time_per_step.json").read_text())
+    assert list(times) == ["qonnx_to_finn", "streamline", "to_hw_layers", "verify"]
+    log = (cfg.out / "build.log").read_text()
+    assert "--- step 01 qonnx_to_finn" in log and "--- step 04 verify done in" in log
+
+
+def test_resumed_build_writes_the_same_files(tiny_build, tiny_onnx, tmp_path):
+    cfg, _ = tiny_build
+    resumed = tmp_path / "resumed"
+    shutil.copytree(cfg.out / "steps", resumed / "steps")
+    for name in ("03_to_hw_layers.onnx", "04_verify.onnx"):
+        (resumed / "steps" / name).unlink()
+    run_flow(tiny_onnx, replace(cfg, out=resumed, start="to_hw_layers"), DEFAULT_STEPS)
+    for rel in ("steps/03_to_hw_layers.onnx", "steps/04_verify.onnx", "io_spec.json", "golden/inputs.npy",
+                "golden/outputs.npy", "golden/verify.json"):
+        assert filecmp.cmp(cfg.out / rel, resumed / rel, shallow=False), rel
+
+
+def test_a_corrupted_weight_names_the_first_diverging_step_and_layer(tiny_build, tiny_onnx, tmp_path):
+    from flows.config import FlowError
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    cfg, _ = tiny_build
+    broken = tmp_path / "broken"
+    shutil.copytree(cfg.out / "steps", broken / "steps")
+    streamlined = ModelWrapper(str(broken / "steps" / "02_streamline.onnx"))
+    matmul = streamlined.get_nodes_by_op_type("MatMul")[2]
+    weights = streamlined.get_initializer(matmul.input[1]).copy()
+    weights[:, 0] = -weights[:, 0]  # flip the signs of output channel 0 of conv 2
+    streamlined.set_initializer(matmul.input[1], weights)
+    streamlined.save(str(broken / "steps" / "02_streamline.onnx"))
+    with pytest.raises(FlowError) as info:
+        run_flow(tiny_onnx, replace(cfg, out=broken, start="to_hw_layers"), DEFAULT_STEPS)
+    message = str(info.value)
+    assert "step 'verify' failed" in message
+    assert "first diverging: step 'streamline'" in message and "first differing layer: conv 2 = MVAU_2" in message
+    assert "Resume with --from verify" in message
