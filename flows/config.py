@@ -23,6 +23,7 @@ class FlowConfig:
     out: Path
     board: str = "pynq-z2"
     clock_mhz: float | None = None  # None: the board's default clock
+    target_fps: float | None = None  # None: the highest FPS that fits the board budget (--max-fps)
     verify_images: int = 16
     verify_data: Path | None = None  # a data set's val split for verification; None: random images
     checkpoint: Path | None = None  # the Brevitas checkpoint the model was exported from (the golden reference)
@@ -34,6 +35,8 @@ class FlowConfig:
         get_board(self.board)  # an unknown board fails here, with the list of known ones
         if self.clock_mhz is not None and not 1.0 <= self.clock_mhz <= 1000.0:
             raise FlowError(f"clock {self.clock_mhz} MHz is out of range (1..1000 MHz)")
+        if self.target_fps is not None and not self.target_fps > 0:
+            raise FlowError(f"target FPS must be > 0, got {self.target_fps}")
         if self.verify_images < 0:
             raise FlowError(f"verify_images must be >= 0, got {self.verify_images}")
 
@@ -41,6 +44,11 @@ class FlowConfig:
     def target(self) -> Board:
         """The board record."""
         return get_board(self.board)
+
+    @property
+    def target_cycles(self) -> int | None:
+        """Cycles per frame the target FPS allows at the clock (None for max FPS)."""
+        return None if self.target_fps is None else int(self.clock * 1e6 // self.target_fps)
 
     @property
     def clock(self) -> float:

@@ -5,7 +5,7 @@ Layout of a build directory::
     BUILD/steps/00_input.onnx          the input model, as loaded and checked
     BUILD/steps/NN_<step>.onnx         the model after step NN (1-based), written atomically
     BUILD/time_per_step.json           seconds per step
-    BUILD/build.log                    what each step did (FINN's own prints go here, not to the console)
+    BUILD/build.log                    what each step did (FINN's prints and warnings go here, not to the console)
 
 A failing step leaves every earlier checkpoint in place; ``FlowConfig.start`` resumes from the step that failed.
 """
@@ -124,7 +124,7 @@ def run_flow(model_path: Path, cfg: FlowConfig, steps: Sequence[Step], progress:
             log.flush()
             tick = time.perf_counter()
             try:
-                with contextlib.redirect_stdout(log):
+                with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                     model = steps[i](model, cfg)
             except Exception as exc:
                 log.write(traceback.format_exc())

@@ -207,6 +207,9 @@ def build(
     out: Annotated[Path, typer.Option(help="Build directory (checkpoints, io_spec, golden data, log).")],
     board: Annotated[str, typer.Option(help="Target board (see qdet boards).")] = "pynq-z2",
     clock_mhz: Annotated[Optional[float], typer.Option(help="Clock in MHz (default: the board's).")] = None,
+    target_fps: Annotated[Optional[float], typer.Option(help="Fold for this many frames per second.")] = None,
+    max_fps: Annotated[bool, typer.Option("--max-fps", help="Fold for the highest FPS within the board's "
+                                                             "budget.")] = False,
     verify: Annotated[int, typer.Option(help="Images to verify the golden model on (0: skip).")] = 16,
     verify_data: Annotated[Optional[Path], typer.Option(help="Data set whose val images to verify on "
                                                                "(default: random images).")] = None,
@@ -216,19 +219,23 @@ def build(
                                                                 "from OUT).")] = None,
     stop: Annotated[Optional[str], typer.Option("--to", help="Stop after this step.")] = None,
 ) -> None:
-    """Compile an exported detector through QONNX/FINN to a verified hardware-layer dataflow graph.
+    """Compile an exported detector through QONNX/FINN to a folded, verified streaming dataflow graph.
 
-    Steps: qonnx_to_finn, streamline, to_hw_layers, verify. Every step's model is saved in OUT/steps.
+    Steps: qonnx_to_finn, streamline, to_hw_layers, verify, specialize, fold, report. Every step's model is saved
+    in OUT/steps; estimates and reports go to OUT/report.
 
-    Example: qdet build model.onnx --board pynq-z2 --out build --checkpoint runs/w4a4/best.pt
+    Example: qdet build model.onnx --board pynq-z2 --max-fps --out build --checkpoint runs/w4a4/best.pt
     """
+    if (target_fps is None) == (not max_fps):
+        _fail("give exactly one of --target-fps N and --max-fps")
     from boards.catalogue import UnknownBoardError
     from flows.config import FlowConfig, FlowError
     from flows.runner import run_flow
     from flows.steps import DEFAULT_STEPS
 
     try:
-        cfg = FlowConfig(out=out, board=board, clock_mhz=clock_mhz, verify_images=verify, verify_data=verify_data,
+        cfg = FlowConfig(out=out, board=board, clock_mhz=clock_mhz, target_fps=target_fps, verify_images=verify,
+                         verify_data=verify_data,
                          checkpoint=checkpoint, start=start, stop=stop)
         with console.status("building ...") as status:
             run_flow(model, cfg, DEFAULT_STEPS,
@@ -237,6 +244,38 @@ def build(
         _fail(str(exc))
     console.print(f"[green]built[/] {model} for {cfg.board} at {cfg.clock:g} MHz in {out} "
                   f"(steps in {out / 'steps'}, io_spec {out / 'io_spec.json'})")
+    if (out / "report" / "estimates.json").is_file():
+        report(out)
+
+
+@app.command()
+def report(build_dir: Annotated[Path, typer.Argument(help="A build directory written by qdet build.")]) -> None:
+    """Print a build's estimate: FPS, cycles, latency, resources against the board budget, FINN's SetFolding.
+
+    Example: qdet report build/tinydet
+    """
+    import json
+
+    path = build_dir / "report" / "estimates.json"
+    if not path.is_file():
+        _fail(f"{path} does not exist: run qdet build (through its report step) first")
+    est = json.loads(path.read_text())
+    table = Table(title=f"{est['board']} at {est['clock_mhz']:g} MHz: bottleneck {est['bottleneck']}")
+    for column in ("folding", "FPS", "cycles/frame", "latency us", "LUT", "BRAM18", "URAM", "DSP"):
+        table.add_column(column, justify="left" if column == "folding" else "right")
+    rows = [("qdet", est), ("budget", {**est["budget"], "fps": None})]
+    if "finn_setfolding" in est:
+        rows.insert(1, ("FINN SetFolding", est["finn_setfolding"]))
+    if "qdet_at_finn_fps" in est:
+        rows.insert(2, ("qdet at FINN's FPS", est["qdet_at_finn_fps"]))
+    for label, r in rows:
+        table.add_row(label, "" if r.get("fps") is None else f"{r['fps']:.1f}",
+                      f"{r['cycles_per_frame']:,}" if "cycles_per_frame" in r else "",
+                      f"{r['latency_us']:.1f}" if "latency_us" in r else "",
+                      *(f"{r[k]:,.0f}" for k in ("lut", "bram18", "uram", "dsp")))
+    console.print(table)
+    if "comparison" in est:
+        console.print(f"qdet vs FINN: {est['comparison']['verdict']}")
 
 
 @app.command()

@@ -86,7 +86,7 @@ def test_a_failing_step_keeps_the_finished_ones_and_resume_goes_on(tiny_onnx, tm
 
 
 @pytest.mark.parametrize("kw, message", [
-    ({"start": "fold"}, "unknown step 'fold'"),
+    ({"start": "synthesize"}, "unknown step 'synthesize'"),
     ({"start": "to_hw_layers", "stop": "streamline"}, "comes after"),
     ({"start": "verify"}, "cannot resume at step 'verify'"),
 ])

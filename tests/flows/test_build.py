@@ -18,8 +18,11 @@ HW = "finn.custom_op.fpgadataflow"
 
 
 def test_every_layer_is_a_hardware_layer(tiny_build):
-    cfg, model = tiny_build
-    assert all(n.domain.startswith(HW) for n in model.graph.node)
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    cfg, final = tiny_build
+    assert all(n.domain.startswith(HW) for n in final.graph.node)
+    model = ModelWrapper(str(cfg.out / "steps" / "03_to_hw_layers.onnx"))
     ops = [n.op_type for n in model.graph.node]
     # 6 convs (5 blocks + head) -> 6 MVAUs; 3 max pools; the identity input quantizer is gone (no Thresholding).
     assert ops.count("MVAU") == 6 and ops.count("Pool") == 3 and "Thresholding" not in ops
@@ -55,10 +58,10 @@ def test_golden_model_matches_brevitas_exactly_on_16_images(tiny_build, trained_
 def test_build_writes_checkpoints_times_and_log(tiny_build):
     cfg, _ = tiny_build
     names = [f.name for f in sorted((cfg.out / "steps").iterdir())]
-    assert names == ["00_input.onnx", "01_qonnx_to_finn.onnx", "02_streamline.onnx", "03_to_hw_layers.onnx",
-                     "04_verify.onnx"]
+    steps = ["qonnx_to_finn", "streamline", "to_hw_layers", "verify", "specialize", "fold", "report"]
+    assert names == ["00_input.onnx"] + [f"{i:02d}_{s}.onnx" for i, s in enumerate(steps, 1)]
     times = json.loads((cfg.out / "time_per_step.json").read_text())
-    assert list(times) == ["qonnx_to_finn", "streamline", "to_hw_layers", "verify"]
+    assert list(times) == steps
     log = (cfg.out / "build.log").read_text()
     assert "--- step 01 qonnx_to_finn" in log and "--- step 04 verify done in" in log
 
@@ -67,11 +70,13 @@ def test_resumed_build_writes_the_same_files(tiny_build, tiny_onnx, tmp_path):
     cfg, _ = tiny_build
     resumed = tmp_path / "resumed"
     shutil.copytree(cfg.out / "steps", resumed / "steps")
-    for name in ("03_to_hw_layers.onnx", "04_verify.onnx"):
-        (resumed / "steps" / name).unlink()
+    later = sorted((resumed / "steps").glob("0[3-9]_*.onnx"))
+    for path in later:
+        path.unlink()
     run_flow(tiny_onnx, replace(cfg, out=resumed, start="to_hw_layers"), DEFAULT_STEPS)
-    for rel in ("steps/03_to_hw_layers.onnx", "steps/04_verify.onnx", "io_spec.json", "golden/inputs.npy",
-                "golden/outputs.npy", "golden/verify.json"):
+    for rel in [f"steps/{p.name}" for p in later] + [
+            "io_spec.json", "golden/inputs.npy", "golden/outputs.npy", "golden/verify.json", "report/folding.json",
+            "report/summary.md", "report/finn_setfolding.json", "report/estimates.json", "report/estimates.png"]:
         assert filecmp.cmp(cfg.out / rel, resumed / rel, shallow=False), rel
 
 

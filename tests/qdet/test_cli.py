@@ -4,7 +4,7 @@ from typer.testing import CliRunner
 from qdet.cli import app
 
 runner = CliRunner()
-COMMANDS = [[], ["data"], ["data", "synth"], ["data", "check"], ["train"], ["eval"], ["export"], ["demo"], ["boards"], ["build"]]
+COMMANDS = [[], ["data"], ["data", "synth"], ["data", "check"], ["train"], ["eval"], ["export"], ["demo"], ["boards"], ["build"], ["report"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "qdet")
@@ -33,8 +33,10 @@ def test_synth_then_check(tmp_path):
     (["export", "missing.pt", "--out", "m.onnx"], "does not exist"),
     (["data", "check", "nowhere"], "nowhere"),
     (["data", "synth", "--out", "x", "--size", "big"], "HxW"),
-    (["build", "missing.onnx", "--out", "b"], "qdet export"),
-    (["build", "missing.onnx", "--out", "b", "--board", "zedboard"], "Known boards"),
+    (["build", "missing.onnx", "--out", "b", "--max-fps"], "qdet export"),
+    (["build", "missing.onnx", "--out", "b", "--max-fps", "--board", "zedboard"], "Known boards"),
+    (["build", "missing.onnx", "--out", "b"], "exactly one of --target-fps"),
+    (["report", "nowhere"], "run qdet build"),
 ])
 def test_bad_input_exits_non_zero_with_a_message(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -56,8 +58,10 @@ def test_boards_lists_the_catalogue():
 def test_build_compiles_an_exported_model(tiny_onnx, trained_run, tmp_path):
     out = tmp_path / "b"
     result = runner.invoke(app, ["build", str(tiny_onnx), "--out", str(out), "--board", "ultra96-v2", "--verify", "2",
-                                 "--checkpoint", str(trained_run.best)])
+                                 "--checkpoint", str(trained_run.best), "--target-fps", "500"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())  # rich wraps long lines
-    assert "built" in text and "ultra96-v2 at 200 MHz" in text
-    assert (out / "steps" / "04_verify.onnx").is_file() and (out / "golden" / "outputs.npy").is_file()
+    assert "built" in text and "ultra96-v2 at 200 MHz" in text and "qdet vs FINN" in text
+    assert (out / "steps" / "07_report.onnx").is_file() and (out / "golden" / "outputs.npy").is_file()
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0 and "qdet vs FINN" in result.output

@@ -1,0 +1,257 @@
+"""qdet's board-aware folder: PE/SIMD per layer for a target FPS, or the highest FPS that fits the board budget.
+
+Layers whose parallelism is coupled (a pool and the depthwise sliding window feeding it) form one group. For each
+group every *legal* folding is enumerated (divisors of the channel / matrix dimensions, stream widths within
+FINN's limit) and costed with FINN's own per-node models (expected cycles; LUT, BRAM18, URAM, DSP estimates), so
+our folding and FINN's SetFolding are compared by the same estimator.
+
+For a cycle budget ``T`` per frame, each group takes its cheapest folding that needs at most ``T`` cycles (fewest
+LUTs; if that overruns the budget, the smallest summed share of the budget): no layer is faster than the pipeline
+needs. ``--max-fps``
+tries every distinct cycle count from fastest to slowest and keeps the first whose total fits the budget; the
+chosen foldings are then re-balanced to the bottleneck's cycle count, which can only make them cheaper.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from boards.catalogue import Resources
+from flows.config import FlowError
+
+RESOURCES = ("lut", "bram18", "uram", "dsp")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One legal folding of a group: attribute values per node, the group's cycles and its resources."""
+
+    attrs: tuple[tuple[str, tuple[tuple[str, int], ...]], ...]  # (node name, ((attr, value), ...)) per node
+    cycles: int
+    lut: float
+    bram18: float
+    uram: float
+    dsp: float
+
+    def cost(self, budget: Resources) -> float:
+        """Sum of this option's shares of the budget (a resource with no budget counts only when used)."""
+        total = 0.0
+        for r in RESOURCES:
+            used, have = getattr(self, r), getattr(budget, r)
+            total += used / have if have > 0 else (math.inf if used > 0 else 0.0)
+        return total
+
+    @property
+    def lanes(self) -> int:
+        """Product of all parallelism values (tie-break: fewer lanes)."""
+        return math.prod(v for _, values in self.attrs for k, v in values if k != "parallel_window")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Nodes folded together, with every legal option."""
+
+    nodes: tuple[str, ...]
+    options: tuple[Option, ...]
+
+    @property
+    def fastest(self) -> Option:
+        """The option with the fewest cycles (cheapest among those)."""
+        best = min(o.cycles for o in self.options)
+        return min((o for o in self.options if o.cycles == best), key=lambda o: (o.lut, o.lanes))
+
+
+def divisors(n: int) -> list[int]:
+    """Divisors of ``n`` in increasing order.
+
+    >>> divisors(12)
+    [1, 2, 3, 4, 6, 12]
+    """
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _width_ok(op, attrs: dict[str, int]) -> bool:
+    """Stream widths must stay within FINN's ap_int limit (weights per cycle for MVAU, input for the rest)."""
+    from finn.util.basic import MAX_ALLOWED_AP_INT_W
+
+    if "MW" in op.get_nodeattr_types():
+        wbits = op.get_input_datatype(1).bitwidth()
+        return attrs["PE"] * attrs["SIMD"] * wbits <= MAX_ALLOWED_AP_INT_W
+    return True
+
+
+def _candidates(model, node) -> list[dict[str, dict[str, int]]]:
+    """Legal attribute assignments for the group led by ``node`` ({node name: {attr: value}})."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    op = getCustomOp(node)
+    kind = node.op_type.rsplit("_", 1)[0]
+    if kind == "MVAU":
+        mw, mh = op.get_nodeattr("MW"), op.get_nodeattr("MH")
+        out = [{node.name: {"PE": pe, "SIMD": simd}} for pe, simd in itertools.product(divisors(mh), divisors(mw))]
+        return [c for c in out if _width_ok(op, c[node.name])]
+    if kind == "Pool":
+        swg = model.find_producer(node.input[0])
+        channels = op.get_nodeattr("Channels")
+        if swg is None or not swg.op_type.startswith("ConvolutionInputGenerator"):
+            return [{node.name: {"PE": pe}} for pe in divisors(channels)]
+        return [{swg.name: {"SIMD": pe}, node.name: {"PE": pe}} for pe in divisors(channels)]
+    if kind == "ConvolutionInputGenerator":
+        channels = op.get_nodeattr("IFMChannels")
+        out = [{node.name: {"SIMD": s}} for s in divisors(channels)]
+        if "parallel_window" in op.get_nodeattr_types():
+            # The RTL sliding window can emit a whole window per cycle once SIMD covers all channels.
+            out = [{node.name: {**c[node.name], "parallel_window": 0}} for c in out]
+            out.append({node.name: {"SIMD": channels, "parallel_window": 1}})
+        return out
+    if kind == "FMPadding":
+        return [{node.name: {"SIMD": s}} for s in divisors(op.get_nodeattr("NumChannels"))]
+    if kind in ("Thresholding", "StreamingMaxPool"):
+        return [{node.name: {"PE": pe}} for pe in divisors(op.get_nodeattr("NumChannels"))]
+    raise FlowError(f"node {node.name!r} ({node.op_type}): qdet's folder does not know this layer's parallelism "
+                    "knobs yet")
+
+
+def _apply(model, attrs: dict[str, dict[str, int]]) -> None:
+    from qonnx.custom_op.registry import getCustomOp
+
+    for name, values in attrs.items():
+        op = getCustomOp(model.get_node_from_name(name))
+        for key, value in values.items():
+            op.set_nodeattr(key, value)
+
+
+def node_estimate(op, part: str) -> dict[str, float]:
+    """FINN's estimates for one specialized node: cycles, LUT, BRAM18, URAM, DSP."""
+    return {"cycles": int(op.get_exp_cycles()), "lut": float(op.lut_estimation(part)),
+            "bram18": float(op.bram_estimation(part)), "uram": float(op.uram_estimation(part)),
+            "dsp": float(op.dsp_estimation(part))}
+
+
+def enumerate_groups(model, part: str) -> list[Group]:
+    """Every foldable group of the (specialized) graph with all its legal options, costed by FINN's models.
+
+    Leaves the model's attributes as they were."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    grouped: set[str] = set()
+    groups: list[Group] = []
+    # Pools first, so the depthwise sliding window in front of each one joins its group.
+    order = sorted(model.graph.node, key=lambda n: 0 if n.op_type.startswith("Pool") else 1)
+    for node in order:
+        if node.name in grouped:
+            continue
+        cands = _candidates(model, node)
+        names = tuple(cands[0])
+        saved = {n: {k: getCustomOp(model.get_node_from_name(n)).get_nodeattr(k) for k in cands[0][n]} for n in names}
+        options = []
+        for cand in cands:
+            _apply(model, cand)
+            ests = [node_estimate(getCustomOp(model.get_node_from_name(n)), part) for n in names]
+            options.append(Option(tuple((n, tuple(sorted(cand[n].items()))) for n in names),
+                                  max(e["cycles"] for e in ests), *(sum(e[r] for e in ests) for r in RESOURCES)))
+        _apply(model, saved)
+        grouped.update(names)
+        groups.append(Group(names, tuple(options)))
+    order_index = {n.name: i for i, n in enumerate(model.graph.node)}
+    return sorted(groups, key=lambda g: min(order_index[n] for n in g.nodes))
+
+
+OBJECTIVES = ("lut", "share")
+
+
+def choose(groups: list[Group], cycles: int, budget: Resources, objective: str = "lut") -> list[Option] | None:
+    """Each group's cheapest option within ``cycles``; None when some group cannot be that fast.
+
+    ``lut``: fewest LUTs (then the smallest share of the budget): LUTs are what low-bit MVAUs run out of first.
+    ``share``: smallest summed share of the budget, which trades LUTs for BRAM/DSP when those are scarcer."""
+    if objective == "lut":
+        def key(o: Option) -> tuple:
+            return (o.lut, o.cost(budget), o.lanes, o.cycles)
+    else:
+        def key(o: Option) -> tuple:
+            return (o.cost(budget), o.lanes, o.cycles)
+    chosen = []
+    for g in groups:
+        fits = [o for o in g.options if o.cycles <= cycles]
+        if not fits:
+            return None
+        chosen.append(min(fits, key=key))
+    return chosen
+
+
+def choose_within(groups: list[Group], cycles: int, budget: Resources) -> list[Option] | None:
+    """The first objective whose choice fits the budget (None: none fits or some group is too slow)."""
+    for objective in OBJECTIVES:
+        options = choose(groups, cycles, budget, objective)
+        if options is None:
+            return None
+        if not over_budget(total(options), budget):
+            return balance(groups, options, budget, objective)
+    return None
+
+
+def total(options: list[Option]) -> Resources:
+    """Summed resources of a folding."""
+    return Resources(lut=sum(o.lut for o in options), ff=0.0, bram18=sum(o.bram18 for o in options),
+                     uram=sum(o.uram for o in options), dsp=sum(o.dsp for o in options))
+
+
+def over_budget(used: Resources, budget: Resources) -> list[str]:
+    """Names of the resources that exceed the budget."""
+    return [r for r in RESOURCES if getattr(used, r) > getattr(budget, r) + 1e-9]
+
+
+def balance(groups: list[Group], options: list[Option], budget: Resources, objective: str) -> list[Option]:
+    """Re-choose every group for the bottleneck's cycle count: nobody faster than needed, never costlier."""
+    rebalanced = choose(groups, max(o.cycles for o in options), budget, objective)
+    assert rebalanced is not None  # the current options already meet that cycle count
+    return rebalanced
+
+
+def fold_max_fps(groups: list[Group], budget: Resources) -> list[Option]:
+    """The fastest folding whose resources fit ``budget``."""
+    for cycles in sorted({o.cycles for g in groups for o in g.options}):
+        options = choose_within(groups, cycles, budget)
+        if options is not None:
+            return options
+    slowest = [min(g.options, key=lambda o: o.cost(budget)) for g in groups]
+    used = total(slowest)
+    worst = over_budget(used, budget)
+    raise FlowError(f"even the most folded design does not fit the budget: {', '.join(worst)} "
+                    f"{', '.join(f'{getattr(used, r):.0f} > {getattr(budget, r):.0f}' for r in worst)}")
+
+
+def _best_note(groups: list[Group], budget: Resources, clock_mhz: float) -> str:
+    best = max(o.cycles for o in fold_max_fps(groups, budget))
+    return (f"The best reachable within the board budget is {clock_mhz * 1e6 / best:.1f} FPS ({best} cycles per "
+            "frame): use --max-fps, a lower --target-fps, a faster clock or a larger board")
+
+
+def fold_target(groups: list[Group], cycles: int, budget: Resources, clock_mhz: float) -> list[Option]:
+    """The cheapest folding that reaches ``cycles`` per frame; FlowError naming the limit when none fits."""
+    fitting = choose_within(groups, cycles, budget)
+    if fitting is not None:
+        return fitting
+    options = choose(groups, cycles, budget)
+    if options is None:
+        slow = [g for g in groups if g.fastest.cycles > cycles]
+        layer = max(slow, key=lambda g: g.fastest.cycles)
+        raise FlowError(f"no folding reaches {cycles} cycles per frame: layer {'/'.join(layer.nodes)} needs at "
+                        f"least {layer.fastest.cycles} cycles fully unfolded. {_best_note(groups, budget, clock_mhz)}")
+    # Both objectives overrun the budget: name the resource the LUT-first folding overruns most, and its user.
+    used = total(options)
+    over = over_budget(used, budget)
+    resource = max(over, key=lambda r: getattr(used, r) / max(getattr(budget, r), 1e-9))
+    index = max(range(len(groups)), key=lambda i: getattr(options[i], resource))
+    raise FlowError(f"the folding for {cycles} cycles per frame needs {getattr(used, resource):.0f} "
+                    f"{resource.upper()} of a budget of {getattr(budget, resource):.0f} (largest user: "
+                    f"{'/'.join(groups[index].nodes)}). {_best_note(groups, budget, clock_mhz)}")
+
+
+def apply_folding(model, options: list[Option]) -> None:
+    """Write the chosen PE/SIMD values into the graph."""
+    for option in options:
+        _apply(model, {name: dict(values) for name, values in option.attrs})

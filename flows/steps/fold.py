@@ -1,0 +1,71 @@
+"""Steps 3 and 4: specialise the hardware layers, then fold them for the board (ours, with FINN's beside it)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import replace
+
+from flows.config import FlowConfig
+from flows.estimates import folding_of
+from flows.folding import apply_folding, enumerate_groups, fold_max_fps, fold_target, total
+from flows.io_spec import IOSpec
+from flows.steps.hardware import IO_SPEC
+
+PEER = "report/finn_setfolding.json"
+
+
+def step_specialize(model, cfg: FlowConfig):
+    """Pick each layer's implementation (HLS MVAU, RTL sliding window / padding, HLS pool) and narrow the
+    accumulators and weights to the widths their values need; the io_spec's output datatype follows.
+
+    The MVAU is specialised to its HLS variant because FINN's RTL MVAU estimates report no LUTs at all (its MACs
+    sit on DSPs); the LUT-based HLS model keeps our folding and FINN's comparable. The RTL backend (issue 4)
+    chooses DSP or LUT MAC lanes on its own."""
+    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
+    from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.transformation.general import GiveUniqueNodeNames
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+
+    for node in model.graph.node:
+        if node.op_type == "MVAU":
+            getCustomOp(node).set_nodeattr("preferred_impl_style", "hls")
+    model = model.transform(SpecializeLayers(cfg.target.part))
+    model = model.transform(MinimizeWeightBitWidth()).transform(MinimizeAccumulatorWidth())
+    model = model.transform(InferDataTypes()).transform(GiveUniqueNodeNames())
+    spec = IOSpec.load(cfg.out / IO_SPEC)
+    out_name = model.graph.output[0].name
+    spec = replace(spec, output=replace(spec.output, name=out_name,
+                                        datatype=model.get_tensor_datatype(out_name).name))
+    spec.save(cfg.out / IO_SPEC)
+    return model
+
+
+def finn_setfolding(model, cycles: int, part: str) -> dict[str, dict[str, int]]:
+    """FINN's own SetFolding for ``cycles`` per frame, on a copy: the PE/SIMD it picks per node."""
+    from finn.transformation.fpgadataflow.set_folding import SetFolding
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    peer = ModelWrapper(copy.deepcopy(model.model)).transform(SetFolding(target_cycles_per_frame=cycles))
+    return folding_of(peer)
+
+
+def step_fold(model, cfg: FlowConfig):
+    """qdet's folder for ``cfg.target_fps`` (or max FPS in the board budget); FINN's SetFolding is run on a copy
+    with the same target (ours' cycles when folding for max FPS) and recorded for the report."""
+    part, budget = cfg.target.part, cfg.target.budget
+    groups = enumerate_groups(model, part)
+    if cfg.target_cycles is None:
+        options = fold_max_fps(groups, budget)
+    else:
+        options = fold_target(groups, cfg.target_cycles, budget, cfg.clock)
+    apply_folding(model, options)
+    achieved = max(o.cycles for o in options)
+    peer_target = cfg.target_cycles if cfg.target_cycles is not None else achieved
+    peer = {"target_cycles": peer_target, "folding": finn_setfolding(model, peer_target, part),
+            "ours_cycles": achieved, "ours_lut": total(options).lut}
+    (cfg.out / "report").mkdir(exist_ok=True)
+    (cfg.out / PEER).write_text(json.dumps(peer, indent=2, sort_keys=True) + "\n")
+    return model

@@ -1,0 +1,117 @@
+"""qdet's folder: legal values, balanced pipelines, targets reached, budgets filled, limits named."""
+
+import json
+from dataclasses import replace
+
+import pytest
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from boards.catalogue import Resources
+from flows.config import FlowError
+from flows.folding import Group, Option, choose, enumerate_groups, fold_max_fps, fold_target, over_budget, total
+from flows.runner import run_flow
+from flows.steps import DEFAULT_STEPS
+
+
+def _opt(cycles, lut, name="n", pe=1):
+    return Option(((name, (("PE", pe),)),), cycles, lut, 0.0, 0.0, 0.0)
+
+
+BUDGET = Resources(lut=100.0, ff=0.0, bram18=10.0, uram=0.0, dsp=10.0)
+# Two layers: a can go from 100 cycles (10 LUT) to 25 cycles (60 LUT); b from 80 (5) to 20 (40).
+GROUPS = [Group(("a",), (_opt(100, 10, "a"), _opt(50, 25, "a", 2), _opt(25, 60, "a", 4))),
+          Group(("b",), (_opt(80, 5, "b"), _opt(40, 15, "b", 2), _opt(20, 40, "b", 4)))]
+
+
+def test_choose_takes_the_cheapest_option_per_layer_within_the_cycles():
+    assert [o.cycles for o in choose(GROUPS, 60, BUDGET)] == [50, 40]
+    assert choose(GROUPS, 24, BUDGET) is None
+
+
+def test_max_fps_stops_where_the_budget_ends():
+    chosen = fold_max_fps(GROUPS, BUDGET)  # 25 cycles needs 60 + 40 = 100 LUT: fits exactly
+    assert [o.cycles for o in chosen] == [25, 20] and total(chosen).lut == 100
+    tight = replace(BUDGET, lut=80.0)  # 25 cycles is too much now; 40 cycles needs a at 25 + b at 40: 75 LUT
+    assert [o.cycles for o in fold_max_fps(GROUPS, tight)] == [25, 40]
+
+
+def test_target_fold_is_balanced_to_the_bottleneck():
+    # 90 cycles: a needs its 50-cycle folding, b gets by with its slowest (80): nothing faster than needed.
+    assert [o.cycles for o in fold_target(GROUPS, 90, BUDGET, 100.0)] == [50, 80]
+
+
+def test_unreachable_target_names_the_layer_and_the_best_reachable_fps():
+    with pytest.raises(FlowError, match=r"layer a needs at least 25 cycles.*best reachable .* 4000000.0 FPS"):
+        fold_target(GROUPS, 10, BUDGET, 100.0)
+
+
+def test_target_over_budget_names_the_resource_and_its_largest_user():
+    with pytest.raises(FlowError, match=r"needs 100 LUT of a budget of 80 \(largest user: a\).*40 cycles"):
+        fold_target(GROUPS, 25, replace(BUDGET, lut=80.0), 100.0)
+
+
+def _folded(tiny_build):
+    cfg, _ = tiny_build
+    return cfg, ModelWrapper(str(cfg.out / "steps" / "06_fold.onnx"))
+
+
+def test_folding_uses_only_legal_values(tiny_build):
+    _, model = _folded(tiny_build)
+    for node in model.graph.node:
+        op = getCustomOp(node)
+        kind = node.op_type.rsplit("_", 1)[0]
+        if kind == "MVAU":
+            assert op.get_nodeattr("MW") % op.get_nodeattr("SIMD") == 0
+            assert op.get_nodeattr("MH") % op.get_nodeattr("PE") == 0
+        elif kind == "ConvolutionInputGenerator":
+            assert op.get_nodeattr("IFMChannels") % op.get_nodeattr("SIMD") == 0
+        elif kind == "FMPadding":
+            assert op.get_nodeattr("NumChannels") % op.get_nodeattr("SIMD") == 0
+        elif kind == "Pool":
+            assert op.get_nodeattr("Channels") % op.get_nodeattr("PE") == 0
+            producer = getCustomOp(model.find_producer(node.input[0]))
+            assert producer.get_nodeattr("SIMD") == op.get_nodeattr("PE")  # depthwise window feeds PE lanes
+
+
+def test_max_fps_fills_the_budget_and_no_layer_is_faster_than_needed(tiny_build):
+    cfg, model = _folded(tiny_build)
+    est = json.loads((cfg.out / "report" / "estimates.json").read_text())
+    budget = cfg.target.budget
+    assert est["fits"] and est["cycles_per_frame"] == max(layer["cycles"] for layer in est["layers"])
+    groups = enumerate_groups(model, cfg.target.part)
+    # Any faster pipeline is impossible or over the budget.
+    faster = sorted({o.cycles for g in groups for o in g.options if o.cycles < est["cycles_per_frame"]})
+    for cycles in faster[-20:]:
+        options = choose(groups, cycles, budget)
+        assert options is None or over_budget(total(options), budget)
+    # Every group runs the cheapest folding that keeps up with the bottleneck.
+    by_name = {layer["name"]: layer for layer in est["layers"]}
+    for group in groups:
+        cheapest = choose([group], est["cycles_per_frame"], budget)[0]
+        assert sum(by_name[n]["lut"] for n in group.nodes) == cheapest.lut
+
+
+def test_ours_beats_or_matches_finn_setfolding(tiny_build):
+    cfg, _ = tiny_build
+    est = json.loads((cfg.out / "report" / "estimates.json").read_text())
+    assert {"fps", "cycles_per_frame", "latency_us", "clock_mhz", "lut", "bram18", "uram", "dsp", "bottleneck",
+            "layers"} <= set(est)
+    assert est["comparison"]["meets_bar"], est["comparison"]["verdict"]
+    assert "| FINN SetFolding |" in (cfg.out / "report" / "summary.md").read_text()
+
+
+def test_a_reachable_target_is_reached_with_the_least_hardware(tiny_build, tiny_onnx, tmp_path):
+    import shutil
+
+    cfg, _ = tiny_build
+    out = tmp_path / "target"
+    shutil.copytree(cfg.out / "steps", out / "steps")
+    shutil.copy(cfg.out / "io_spec.json", out / "io_spec.json")
+    run_flow(tiny_onnx, replace(cfg, out=out, target_fps=500.0, start="fold"), DEFAULT_STEPS)
+    est = json.loads((out / "report" / "estimates.json").read_text())
+    assert est["fps"] >= 500.0 and est["fits"]
+    max_fps = json.loads((cfg.out / "report" / "estimates.json").read_text())
+    assert est["lut"] < max_fps["lut"]  # a lower target folds more
+    with pytest.raises(FlowError, match="best reachable within the board budget"):
+        run_flow(tiny_onnx, replace(cfg, out=out, target_fps=1e6, start="fold"), DEFAULT_STEPS)
