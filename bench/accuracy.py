@@ -183,13 +183,13 @@ def to_markdown(record: dict[str, Any]) -> str:
         f"Data generation {record['data_seconds']:.0f} s, whole benchmark {record['total_seconds'] / 60:.1f} min. "
         "mAP is on the val split after the last epoch (no checkpoint picked on val).",
         "",
-        "| model | mAP@0.5 | mAP@0.5:0.95 | best mAP@0.5 | params | weights (KiB) | GMAC | GBOPs | train img/s "
-        "| speed vs float | train time (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | box w | mAP@0.5 | mAP@0.5:0.95 | best mAP@0.5 | params | weights (KiB) | GMAC | GBOPs "
+        "| train img/s | speed vs float | train time (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     flt_speed = record["rows"][0]["train_images_per_s"]
     for r in record["rows"]:
-        lines.append(f"| {r['name']} | {r['map50']:.3f} | {r['map50_95']:.3f} | {r['best_map50']:.3f} | "
+        lines.append(f"| {r['name']} | {r.get('box_weight', '')} | {r['map50']:.3f} | {r['map50_95']:.3f} | {r['best_map50']:.3f} | "
                      f"{r['params']:,} | {r['weight_kib']:.1f} | {r['gmacs']:.3f} | {r['gbops']:.2f} | "
                      f"{r['train_images_per_s']:.0f} | {r['train_images_per_s'] / flt_speed:.2f}x | "
                      f"{r['train_seconds']:.0f} |")

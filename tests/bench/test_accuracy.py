@@ -6,7 +6,7 @@ from bench.accuracy import BenchConfig, Row, train_row, checks, to_markdown
 def _row(name, bits, map50, speed):
     return {"name": name, "bits": bits, "map50": map50, "map50_95": map50 / 2, "best_map50": map50,
             "params": 10, "weight_kib": 1.0, "gmacs": 0.1, "gbops": 1.0, "train_images_per_s": speed,
-            "train_seconds": 1.0}
+            "train_seconds": 1.0, "box_weight": 0.2}
 
 
 def test_checks_apply_the_issue_bounds():
@@ -27,7 +27,7 @@ def test_markdown_lists_every_row_and_check():
     record = {"title": "t", "date": "d", "device": "cpu", "torch": "x", "config": {}, "data_seconds": 1.0,
               "total_seconds": 60.0, "rows": rows, "checks": checks(rows)}
     text = to_markdown(record)
-    assert "| float | 0.900 |" in text and "| w4a4 | 0.900 |" in text and "0.50x" in text
+    assert "| float | 0.2 | 0.900 |" in text and "| w4a4 | 0.2 | 0.900 |" in text and "0.50x" in text
     assert text.count("| pass |") == 2
 
 
