@@ -1,7 +1,8 @@
-"""The end-to-end demo: synthetic data -> W4A4 tinydet training -> evaluation -> QONNX export -> summary."""
+"""The end-to-end demo: synthetic data -> W4A4 tinydet training -> eval -> QONNX export -> FINN build -> summary."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ class DemoConfig:
     lr: float = 5e-3
     seed: int = 0
     device: str = "cpu"
+    board: str = "pynq-z2"
+    verify_images: int = 16
 
 
 def run_demo(cfg: DemoConfig, console: Console) -> dict[str, str | float]:
@@ -32,23 +35,34 @@ def run_demo(cfg: DemoConfig, console: Console) -> dict[str, str | float]:
     from quant_models.evaluate import evaluate_checkpoint
     from quant_models.export import export_checkpoint
     from quant_models.train import TrainConfig, train
+    from flows.config import FlowConfig
+    from flows.runner import run_flow
+    from flows.steps import DEFAULT_STEPS
 
     tick = time.perf_counter()
     data, run, onnx_path = cfg.out / "data", cfg.out / "run", cfg.out / "tinydet_w4a4.onnx"
-    console.rule("1/4 synthetic data")
+    console.rule("1/5 synthetic data")
     if (data / "annotations" / "instances_val.json").is_file():
         console.print(f"reusing {data}")
     else:
         s = generate_synthetic(data, cfg.images, cfg.seed, (128, 128), "coco", 0.2, overwrite=True, workers=2)
         console.print(f"{s.num_train} train / {s.num_val} val images, {s.num_objects} objects in {data}")
-    console.rule(f"2/4 training tinydet {cfg.bits} for {cfg.epochs} epochs")
+    console.rule(f"2/5 training tinydet {cfg.bits} for {cfg.epochs} epochs")
     result = train(TrainConfig(data=data, out=run, bits=cfg.bits, epochs=cfg.epochs, batch_size=cfg.batch_size,
                                lr=cfg.lr, seed=cfg.seed, device=cfg.device, eval_every=5))
-    console.rule("3/4 evaluation")
+    console.rule("3/5 evaluation")
     rep = evaluate_checkpoint(result.last, data, "val", out=run, device=cfg.device)
     console.print(rep.result.to_rich_table(title="per-class AP (val)"))
-    console.rule("4/4 QONNX export and check")
+    console.rule("4/5 QONNX export and check")
     exp = export_checkpoint(result.last, onnx_path, samples=4, seed=cfg.seed)
+    console.rule(f"5/5 FINN build for {cfg.board} (max FPS in the board budget) and golden-model check")
+    build = cfg.out / "build"
+    flow = FlowConfig(out=build, board=cfg.board, verify_images=cfg.verify_images, verify_data=data,
+                      checkpoint=result.last, seed=cfg.seed)
+    with console.status("building ...") as status:
+        run_flow(onnx_path, flow, DEFAULT_STEPS,
+                 progress=lambda name, i, n: status.update(f"step {i + 1}/{n}: {name}"))
+    est = json.loads((build / "report" / "estimates.json").read_text())
     model, _ = load_model(result.last)
     cost = model_complexity(model)
     seconds = time.perf_counter() - tick
@@ -66,8 +80,14 @@ def run_demo(cfg: DemoConfig, console: Console) -> dict[str, str | float]:
         ("checkpoints, metrics, curves", f"{run}/last.pt, best.pt, metrics.json, curves.png"),
         ("evaluation", f"{rep.report}, {rep.picture}"),
         ("QONNX model", f"{onnx_path} (+ {onnx_path.with_suffix('.json').name})"),
+        ("hardware estimate", f"{cfg.board} at {est['clock_mhz']:g} MHz: {est['fps']:.0f} FPS, {est['lut']:,.0f} LUT, "
+                              f"{est['bram18']:g} BRAM18, {est['dsp']:g} DSP (FINN's models); "
+                              f"vs FINN SetFolding: {est['comparison']['verdict']}"),
+        ("golden model", f"{cfg.verify_images} val images, integer outputs identical to Brevitas"),
+        ("build", f"{build} (steps/, io_spec.json, golden/, report/summary.md)"),
     ]
     for what, value in rows:
         table.add_row(what, value)
     console.print(table)
-    return {"map50": rep.result.map50, "map50_95": rep.result.map50_95, "seconds": seconds, "onnx": str(onnx_path)}
+    return {"map50": rep.result.map50, "map50_95": rep.result.map50_95, "seconds": seconds, "onnx": str(onnx_path),
+            "fps": est["fps"]}
