@@ -21,8 +21,8 @@ class LossWeights:
     """Relative weights of the loss terms."""
 
     # YOLOv5's box weight is 0.05 beside an objectness weight it scales by (image size / 640)^2 * 3 / layers;
-    # at 128x128 with one output layer that scaling puts box at ~0.4 of objectness, not 0.05. Measured: box 0.2
-    # instead of 0.05 lifted float tinydet from 0.771 to 0.845 mAP@0.5 and W2A2 from 0.468 to 0.572 (CPU,
+    # at 128x128 with one output layer that puts box at ~0.4 of objectness, not 0.05. Measured here: 0.2 instead
+    # of 0.05 lifted float tinydet from 0.771 to 0.845 mAP@0.5 and W2A2 from 0.468 to 0.572 (CPU,
     # bench/results/ablation_w2a2_cpu.md), and W2A2 by 26 points on the GPU (bench/results/ablation_w2a2.md).
     box: float = 0.2
     obj: float = 1.0
