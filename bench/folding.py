@@ -13,7 +13,6 @@ Writes ``bench/results/folding.{json,md,png}``.
 from __future__ import annotations
 
 import argparse
-import copy as copy_module
 import json
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import torch
 from bench.accuracy import RESULTS
 from flows.config import FlowConfig
 from flows.estimates import estimate
-from flows.folding import RESOURCES, Option, apply_folding, choose, enumerate_groups
+from flows.folding import RESOURCES, Option, attrs_of, choose, enumerate_groups, with_attrs
 from flows.runner import run_flow
 from flows.steps import DEFAULT_STEPS
 
@@ -69,8 +68,6 @@ def export_model(case: Case, work: Path) -> tuple[Path, Path]:
 
 def published_row(model, case: Case, cfg: FlowConfig) -> dict[str, Any]:
     """UltraNet's published MVAU folding; every other layer folded by qdet to keep up with it."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
     groups = enumerate_groups(model, cfg.target.part)
     mvaus = [n.name for n in model.graph.node if n.op_type.startswith("MVAU")]
     wanted = {name: {"SIMD": simd, "PE": pe} for name, (simd, pe) in zip(mvaus, ULTRANET_SIMD_PE)}
@@ -83,9 +80,7 @@ def published_row(model, case: Case, cfg: FlowConfig) -> dict[str, Any]:
     rest = choose([g for i, g in enumerate(groups) if i not in fixed], ii, cfg.target.budget)
     it = iter(rest)
     options = [fixed[i] if i in fixed else next(it) for i in range(len(groups))]
-    copy = ModelWrapper(copy_module.deepcopy(model.model))
-    apply_folding(copy, options)
-    est = estimate(copy, cfg.target, cfg.clock)
+    est = estimate(with_attrs(model, attrs_of(options)), cfg.target, cfg.clock)
     return {k: est[k] for k in KEYS}
 
 

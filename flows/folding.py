@@ -7,8 +7,7 @@ our folding and FINN's SetFolding are compared by the same estimator.
 
 For a cycle budget ``T`` per frame, each group takes its cheapest folding that needs at most ``T`` cycles (fewest
 LUTs; if that overruns the budget, the smallest summed share of the budget): no layer is faster than the pipeline
-needs. ``--max-fps``
-tries every distinct cycle count from fastest to slowest and keeps the first whose total fits the budget; the
+needs. ``--max-fps`` tries every distinct cycle count from fastest to slowest and keeps the first whose total fits the budget; the
 chosen foldings are then re-balanced to the bottleneck's cycle count, which can only make them cheaper.
 """
 
@@ -114,7 +113,8 @@ def _candidates(model, node) -> list[dict[str, dict[str, int]]]:
                     "knobs yet")
 
 
-def _apply(model, attrs: dict[str, dict[str, int]]) -> None:
+def set_attrs(model, attrs: dict[str, dict[str, int]]) -> None:
+    """Set node attributes in place: ``{node name: {attr: value}}``."""
     from qonnx.custom_op.registry import getCustomOp
 
     for name, values in attrs.items():
@@ -148,11 +148,11 @@ def enumerate_groups(model, part: str) -> list[Group]:
         saved = {n: {k: getCustomOp(model.get_node_from_name(n)).get_nodeattr(k) for k in cands[0][n]} for n in names}
         options = []
         for cand in cands:
-            _apply(model, cand)
+            set_attrs(model, cand)
             ests = [node_estimate(getCustomOp(model.get_node_from_name(n)), part) for n in names]
             options.append(Option(tuple((n, tuple(sorted(cand[n].items()))) for n in names),
                                   max(e["cycles"] for e in ests), *(sum(e[r] for e in ests) for r in RESOURCES)))
-        _apply(model, saved)
+        set_attrs(model, saved)
         grouped.update(names)
         groups.append(Group(names, tuple(options)))
     order_index = {n.name: i for i, n in enumerate(model.graph.node)}
@@ -251,7 +251,22 @@ def fold_target(groups: list[Group], cycles: int, budget: Resources, clock_mhz: 
                     f"{'/'.join(groups[index].nodes)}). {_best_note(groups, budget, clock_mhz)}")
 
 
+def attrs_of(options: list[Option]) -> dict[str, dict[str, int]]:
+    """The chosen options as ``{node name: {attr: value}}``."""
+    return {name: dict(values) for option in options for name, values in option.attrs}
+
+
 def apply_folding(model, options: list[Option]) -> None:
     """Write the chosen PE/SIMD values into the graph."""
-    for option in options:
-        _apply(model, {name: dict(values) for name, values in option.attrs})
+    set_attrs(model, attrs_of(options))
+
+
+def with_attrs(model, attrs: dict[str, dict[str, int]]):
+    """A copy of ``model`` with the given node attributes set (the model itself is left as it is)."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    clone = ModelWrapper(copy.deepcopy(model.model))
+    set_attrs(clone, attrs)
+    return clone

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 from flows.config import FlowConfig
 from flows.estimates import estimate, folding_of
-from flows.folding import RESOURCES, apply_folding, choose, choose_within, enumerate_groups
+from flows.folding import RESOURCES, with_attrs
 from flows.steps.fold import PEER
 
 REPORT = "report"
-
-
-def _apply(model, folding: dict[str, dict[str, int]]):
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
-
-    peer = ModelWrapper(copy.deepcopy(model.model))
-    for name, attrs in folding.items():
-        op = getCustomOp(peer.get_node_from_name(name))
-        for key, value in attrs.items():
-            op.set_nodeattr(key, value)
-    return peer
 
 
 def compare(ours: dict[str, Any], finn: dict[str, Any], iso: dict[str, Any] | None) -> dict[str, Any]:
@@ -109,16 +96,11 @@ def step_report(model, cfg: FlowConfig):
     if peer_path.is_file():
         peer = json.loads(peer_path.read_text())
         keys = ("fps", "cycles_per_frame", *RESOURCES, "fits")
-        peer_est = estimate(_apply(model, peer["folding"]), cfg.target, cfg.clock)
+        peer_est = estimate(with_attrs(model, peer["folding"]), cfg.target, cfg.clock)
         est["finn_setfolding"] = {"target_cycles": peer["target_cycles"], **{k: peer_est[k] for k in keys}}
         iso = None
-        if peer_est["cycles_per_frame"] != est["cycles_per_frame"]:
-            groups = enumerate_groups(model, cfg.target.part)
-            cycles = peer_est["cycles_per_frame"]
-            options = choose_within(groups, cycles, cfg.target.budget) or choose(groups, cycles, cfg.target.budget)
-            iso_model = _apply(model, {})
-            apply_folding(iso_model, options)
-            iso_est = estimate(iso_model, cfg.target, cfg.clock)
+        if "qdet_at_finn_cycles" in peer:
+            iso_est = estimate(with_attrs(model, peer["qdet_at_finn_cycles"]), cfg.target, cfg.clock)
             iso = est["qdet_at_finn_fps"] = {k: iso_est[k] for k in keys}
         est["comparison"] = compare(est, peer_est, iso)
     (out / "estimates.json").write_text(json.dumps(est, indent=2, sort_keys=True) + "\n")

@@ -148,7 +148,7 @@ def step_verify(model, cfg: FlowConfig):
     size = tuple(spec.input.shape[1:3])
     images, source = verification_images(cfg, size)
     ref = _Reference(cfg, spec)
-    inputs, outputs, mismatches, max_diff = [], [], 0, 0.0
+    inputs, outputs, max_diff = [], [], 0.0
     for k, image in enumerate(images):
         x = spec.host_input(image[None])
         got = np.asarray(_execute(model, x))
@@ -166,6 +166,6 @@ def step_verify(model, cfg: FlowConfig):
     golden.mkdir(exist_ok=True)
     np.save(golden / "inputs.npy", np.concatenate(inputs).astype(np.uint8))
     np.save(golden / "outputs.npy", np.concatenate(outputs).astype(np.int64))
-    report = VerifyReport(len(images), source, ref.name, mismatches, max_diff)
+    report = VerifyReport(len(images), source, ref.name, 0, max_diff)  # any mismatch raised above
     (golden / "verify.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     return model
