@@ -77,16 +77,17 @@ def _median_speed(history: list[dict[str, Any]]) -> float:
 
 
 def run(cfg: BenchConfig, results: Path, rows_to_run: tuple[Row, ...] = ROWS, name: str = "accuracy",
-        title: str = TITLE) -> dict[str, Any]:
+        title: str = TITLE, keep: tuple[Row, ...] = ()) -> dict[str, Any]:
     """Train every row; rewrite the results files after each one, so a run cut short keeps its finished rows.
 
-    Returns the record last written."""
+    ``keep`` rows are taken from the existing results file (same budget required) instead of being trained: a
+    benchmark longer than one device session is measured in parts. Returns the record last written."""
     data = cfg.work / "data"
     tick = time.perf_counter()
     if not (data / "annotations" / "instances_val.json").is_file():
         generate_synthetic(data, cfg.images, cfg.seed, (128, 128), "coco", 0.2, overwrite=True, workers=cfg.workers)
     data_seconds = time.perf_counter() - tick
-    rows: list[dict[str, Any]] = []
+    rows, earlier_seconds = _kept_rows(cfg, results / f"{name}.json", keep)
     record: dict[str, Any] = {}
     for row in rows_to_run:
         start = time.perf_counter()
@@ -103,11 +104,32 @@ def run(cfg: BenchConfig, results: Path, rows_to_run: tuple[Row, ...] = ROWS, na
             "weight_bits": cost.weight_memory_bits, "gmacs": cost.macs / 1e9, "gbops": cost.bops / 1e9,
             "train_images_per_s": _median_speed(m["epochs"]), "train_seconds": seconds,
         })
-        record = _record(cfg, rows, data_seconds, time.perf_counter() - tick, title)
+        record = _record(cfg, rows, data_seconds, earlier_seconds + time.perf_counter() - tick, title)
         save(record, results, name)
         print(f"{row.name:8s} mAP@0.5 {m['map50']:.3f}  mAP@0.5:0.95 {m['map50_95']:.3f}  "
               f"{rows[-1]['train_images_per_s']:.0f} img/s  {seconds:.0f} s", flush=True)
     return record
+
+
+_BUDGET = ("images", "epochs", "batch_size", "lr", "seed")
+
+
+def _kept_rows(cfg: BenchConfig, path: Path, keep: tuple[Row, ...]) -> tuple[list[dict[str, Any]], float]:
+    """The ``keep`` rows of an earlier results file, and that run's seconds; refuses a different budget."""
+    if not keep:
+        return [], 0.0
+    if not path.is_file():
+        raise SystemExit(f"{path}: no earlier results to keep rows {[r.name for r in keep]} from; run them first")
+    old = json.loads(path.read_text())
+    new = {k: str(v) for k, v in asdict(cfg).items()}
+    diff = [k for k in _BUDGET if old["config"].get(k) != new[k]]
+    if diff:
+        raise SystemExit(f"{path}: measured with another budget ({', '.join(diff)} differ); rerun every row")
+    by = {r["name"]: r for r in old["rows"]}
+    missing = [r.name for r in keep if r.name not in by]
+    if missing:
+        raise SystemExit(f"{path}: has no row {missing}; run it with --rows")
+    return [by[r.name] for r in keep], float(old["total_seconds"])
 
 
 def _row_dir(cfg: BenchConfig, name: str) -> Path:
@@ -237,12 +259,22 @@ def cli(doc: str, rows: tuple[Row, ...], name: str, title: str, work: Path) -> N
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--name", default=name, help=f"results file stem (default {name})")
     parser.add_argument("--quick", action="store_true", help="600 images, 3 epochs: checks the bench runs")
+    parser.add_argument("--rows", help="comma-separated row names to train (default: all)")
+    parser.add_argument("--keep", action="store_true",
+                        help="take the rows not trained now from the existing results file (same budget)")
     args = parser.parse_args()
+    names = [r.name for r in rows]
+    chosen = args.rows.split(",") if args.rows else names
+    unknown = sorted(set(chosen) - set(names))
+    if unknown:
+        parser.error(f"unknown rows {unknown}; rows are {names}")
+    run_rows = tuple(r for r in rows if r.name in chosen)
+    keep = tuple(r for r in rows if r.name not in chosen) if args.keep else ()
     cfg = BenchConfig(images=600 if args.quick else args.images, epochs=3 if args.quick else args.epochs,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, work=args.work,
                       workers=args.workers)
     torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
-    print(to_markdown(run(cfg, args.results, rows, args.name, title)))
+    print(to_markdown(run(cfg, args.results, run_rows, args.name, title, keep)))
 
 
 def main() -> None:

@@ -45,3 +45,28 @@ def test_warm_start_must_leave_quantized_epochs(tmp_path):
     cfg = BenchConfig(epochs=4, work=tmp_path)
     with pytest.raises(ValueError, match="leaves no quantized epoch"):
         train_row(cfg, Row("x", "w2a2", float_share=1.0), tmp_path)
+
+
+def _results(path, cfg, rows):
+    import json
+    from dataclasses import asdict
+
+    path.write_text(json.dumps({"config": {k: str(v) for k, v in asdict(cfg).items()}, "rows": rows,
+                                "total_seconds": 42.0}))
+
+
+def test_kept_rows_come_from_an_earlier_run_with_the_same_budget(tmp_path):
+    from bench.accuracy import _kept_rows
+
+    cfg = BenchConfig(work=tmp_path, device="cuda", workers=16)
+    _results(tmp_path / "a.json", cfg, [_row("float", "float", 0.9, 1000), _row("w4a4", "w4a4", 0.9, 500)])
+    # Device and worker count are not part of the budget; the rows come back in the order asked for.
+    rows, seconds = _kept_rows(BenchConfig(work=tmp_path / "x"), tmp_path / "a.json",
+                               (Row("w4a4", "w4a4"), Row("float", "float")))
+    assert [r["name"] for r in rows] == ["w4a4", "float"] and seconds == 42.0
+    with pytest.raises(SystemExit, match="epochs differ"):
+        _kept_rows(BenchConfig(work=tmp_path, epochs=3), tmp_path / "a.json", (Row("float", "float"),))
+    with pytest.raises(SystemExit, match=r"has no row \['w2a2'\]"):
+        _kept_rows(cfg, tmp_path / "a.json", (Row("w2a2", "w2a2"),))
+    with pytest.raises(SystemExit, match="no earlier results"):
+        _kept_rows(cfg, tmp_path / "missing.json", (Row("float", "float"),))
