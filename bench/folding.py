@@ -25,7 +25,7 @@ import torch
 from bench.accuracy import RESULTS
 from flows.config import FlowConfig
 from flows.estimates import estimate
-from flows.folding import RESOURCES, Option, attrs_of, choose, enumerate_groups, with_attrs
+from flows.folding import RESOURCES, attrs_of, enumerate_groups, fold_fixed, with_attrs
 from flows.runner import run_flow
 from flows.steps import DEFAULT_STEPS
 
@@ -66,20 +66,16 @@ def export_model(case: Case, work: Path) -> tuple[Path, Path]:
     return ckpt, onnx_path
 
 
+def published_folding(model) -> dict[str, dict[str, int]]:
+    """UltraNet's published SIMD x PE per MVAU, keyed by the folded graph's node names (``qdet build --folding``)."""
+    mvaus = [n.name for n in model.graph.node if n.op_type.startswith("MVAU")]
+    return {name: {"SIMD": simd, "PE": pe} for name, (simd, pe) in zip(mvaus, ULTRANET_SIMD_PE)}
+
+
 def published_row(model, case: Case, cfg: FlowConfig) -> dict[str, Any]:
     """UltraNet's published MVAU folding; every other layer folded by qdet to keep up with it."""
     groups = enumerate_groups(model, cfg.target.part)
-    mvaus = [n.name for n in model.graph.node if n.op_type.startswith("MVAU")]
-    wanted = {name: {"SIMD": simd, "PE": pe} for name, (simd, pe) in zip(mvaus, ULTRANET_SIMD_PE)}
-    fixed: dict[int, Option] = {}
-    for i, group in enumerate(groups):
-        if group.nodes[0] in wanted:
-            want = wanted[group.nodes[0]]
-            fixed[i] = next(o for o in group.options if dict(o.attrs[0][1]) == want)
-    ii = max(o.cycles for o in fixed.values())
-    rest = choose([g for i, g in enumerate(groups) if i not in fixed], ii, cfg.target.budget)
-    it = iter(rest)
-    options = [fixed[i] if i in fixed else next(it) for i in range(len(groups))]
+    options = fold_fixed(groups, published_folding(model), cfg.target.budget)
     est = estimate(with_attrs(model, attrs_of(options)), cfg.target, cfg.clock)
     return {k: est[k] for k in KEYS}
 

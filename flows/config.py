@@ -28,6 +28,8 @@ class FlowConfig:
     verify_data: Path | None = None  # a data set's val split for verification; None: random images
     checkpoint: Path | None = None  # the Brevitas checkpoint the model was exported from (the golden reference)
     seed: int = 0
+    # A JSON file {node: {attr: value}} fixing some layers' folding (e.g. a published design); None: qdet's folder.
+    folding: Path | None = None
     start: str | None = None
     stop: str | None = None
 
@@ -37,6 +39,8 @@ class FlowConfig:
             raise FlowError(f"clock {self.clock_mhz} MHz is out of range (1..1000 MHz)")
         if self.target_fps is not None and not self.target_fps > 0:
             raise FlowError(f"target FPS must be > 0, got {self.target_fps}")
+        if self.folding is not None and self.target_fps is not None:
+            raise FlowError("a folding file and a target FPS exclude each other: the file decides the throughput")
         if self.verify_images < 0:
             raise FlowError(f"verify_images must be >= 0, got {self.verify_images}")
 

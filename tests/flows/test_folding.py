@@ -9,7 +9,8 @@ from qonnx.custom_op.registry import getCustomOp
 
 from boards.catalogue import Resources
 from flows.config import FlowError
-from flows.folding import Group, Option, choose, enumerate_groups, fold_max_fps, fold_target, over_budget, total
+from flows.folding import (Group, Option, choose, enumerate_groups, fold_fixed, fold_max_fps, fold_target, over_budget,
+                           total)
 from flows.runner import run_flow
 from flows.steps import DEFAULT_STEPS
 
@@ -49,6 +50,28 @@ def test_unreachable_target_names_the_layer_and_the_best_reachable_fps():
 def test_target_over_budget_names_the_resource_and_its_largest_user():
     with pytest.raises(FlowError, match=r"needs 100 LUT of a budget of 80 \(largest user: a\).*40 cycles"):
         fold_target(GROUPS, 25, replace(BUDGET, lut=80.0), 100.0)
+
+
+def test_a_fixed_folding_sets_the_pace_and_the_rest_keep_up_cheaply():
+    # a fixed at PE 2 (50 cycles): b takes its cheapest option within 50 cycles (PE 2, 40 cycles), not the fastest.
+    chosen = fold_fixed(GROUPS, {"a": {"PE": 2}}, BUDGET)
+    assert [(o.cycles, o.lut) for o in chosen] == [(50, 25), (40, 15)]
+    with pytest.raises(FlowError, match="not legal for layer a"):
+        fold_fixed(GROUPS, {"a": {"PE": 3}}, BUDGET)
+    with pytest.raises(FlowError, match="graph does not have: c"):
+        fold_fixed(GROUPS, {"c": {"PE": 1}}, BUDGET)
+
+
+def test_a_bad_folding_file_is_refused_by_name(tmp_path):
+    from flows.steps.fold import read_folding
+
+    bad = tmp_path / "f.json"
+    bad.write_text('{"MVAU_hls_0": {"PE": "16"}}')
+    with pytest.raises(FlowError, match="f.json: a folding file maps node names"):
+        read_folding(bad)
+    bad.write_text("{")
+    with pytest.raises(FlowError, match="cannot read the folding file"):
+        read_folding(bad)
 
 
 def _folded(tiny_build):

@@ -4,7 +4,7 @@ from typer.testing import CliRunner
 from qdet.cli import app
 
 runner = CliRunner()
-COMMANDS = [[], ["data"], ["data", "synth"], ["data", "check"], ["train"], ["eval"], ["export"], ["demo"], ["boards"], ["build"], ["report"]]
+COMMANDS = [[], ["data"], ["data", "synth"], ["data", "check"], ["train"], ["eval"], ["export"], ["demo"], ["boards"], ["build"], ["report"], ["sim"], ["synth"], ["bitstream"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "qdet")

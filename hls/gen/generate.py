@@ -1,0 +1,173 @@
+"""``generate_rtl``: a qdet build's folded graph -> BUILD/rtl, a self-contained stitched RTL accelerator.
+
+BUILD/rtl holds ``qdet_top.sv`` (the stitched top), the kernel sources it uses (copied from hls/rtl), one ``.mem``
+file per weight or threshold memory, and ``manifest.json`` describing all of it. Nothing in the folder holds an
+absolute path or a time stamp: the same build gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from hls.gen.memfiles import mem_text, threshold_lines, weight_lines
+from hls.gen.ops import GenerateError, MVAUParams, ThresholdParams, pow2_bytes_width
+from hls.gen.stitch import DEFAULT_FIFO_DEPTH, Link, Stage, build_chain
+
+RTL_DIR = "rtl"
+MANIFEST = "manifest.json"
+TOP = "qdet_top"
+_HLS = Path(__file__).resolve().parent.parent
+KERNELS = _HLS / "rtl"
+TEMPLATES = _HLS / "templates"
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    """Generator options: the MVAU MAC style policy ("auto", "lut", "dsp") and the inserted FIFOs' depth."""
+
+    mac_style: str = "auto"
+    fifo_depth: int = DEFAULT_FIFO_DEPTH
+
+
+def step_checkpoint(build: Path, step: str) -> Path:
+    """The checkpoint ``BUILD/steps/NN_<step>.onnx`` of a step, found by name (numbers may change)."""
+    found = sorted(Path(build, "steps").glob(f"[0-9][0-9]_{step}.onnx"))
+    if not found:
+        raise GenerateError(f"{build}/steps has no checkpoint of step {step!r}: run qdet build first")
+    return found[-1]
+
+
+def _kernel_sources(kernels: set[str]) -> list[str]:
+    """Source files of ``kernels`` and every qdet module they instantiate, sorted."""
+    available = {p.stem for p in KERNELS.glob("qdet_*.sv")}
+    missing = sorted(k for k in kernels if k not in available)
+    if missing:
+        raise GenerateError(f"kernels {', '.join(missing)} are not in {KERNELS} yet")
+    todo, seen = sorted(kernels), set()
+    while todo:
+        k = todo.pop()
+        if k in seen:
+            continue
+        seen.add(k)
+        text = (KERNELS / f"{k}.sv").read_text()
+        # Comments may name other modules; only instantiations (name followed by #( or an instance) count.
+        code = re.sub(r"//.*", "", text)
+        for dep in re.findall(r"\b(qdet_\w+)\s*(?:#\s*\(|\w+\s*\()", code):
+            if dep in available and dep not in seen:
+                todo.append(dep)
+    return sorted(seen)
+
+
+def _sv_value(v: int | str) -> str:
+    return f'"{v}"' if isinstance(v, str) else str(int(v))
+
+
+def _render_top(stages: list[Stage], links: list[Link], in_pad: int, out_pad: int) -> str:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, keep_trailing_newline=True)
+    rows = []
+    for s in stages:
+        v = s.view
+        what = {"layer": f"{v.name} ({v.op_type})", "dwc": "width converter",
+                "fifo": f"FIFO, depth {v.params().get('DEPTH')}"}
+        rows.append({"kernel": v.kernel, "instance": s.instance, "link_in": s.link_in, "link_out": s.link_out,
+                     "params": [(k, _sv_value(p)) for k, p in v.params().items()],
+                     "comment": f"{what[s.role]}: {v.in_elems} x {v.in_bits} -> {v.out_elems} x {v.out_bits} bits"})
+    return env.get_template("qdet_top.sv.j2").render(stages=rows, links=links, in_width=links[0].width,
+                                                     out_width=links[-1].width, in_pad=in_pad, out_pad=out_pad)
+
+
+def _memories(stage: Stage) -> dict[str, str]:
+    v = stage.view
+    files = {}
+    if isinstance(v, MVAUParams):
+        files[f"{v.name}_w.mem"] = mem_text(weight_lines(v.weights, v.pe, v.simd, v.w_bits))
+        if v.steps:
+            files[f"{v.name}_t.mem"] = mem_text(threshold_lines(v.thresholds, v.pe, v.acc_bits))
+    elif isinstance(v, ThresholdParams):
+        files[f"{v.name}_t.mem"] = mem_text(threshold_lines(v.thresholds, v.pe, v.in_bits + 1))
+    return files
+
+
+def _stage_entry(s: Stage) -> dict:
+    v = s.view
+    entry = {"instance": s.instance, "kernel": v.kernel, "role": s.role, "node": v.name, "op_type": v.op_type,
+             "parameters": v.params(), "link_in": s.link_in, "link_out": s.link_out,
+             "in_stream": {"elems": v.in_elems, "bits": v.in_bits, "width": v.in_width, "beats_per_frame": v.in_beats},
+             "out_stream": {"elems": v.out_elems, "bits": v.out_bits, "width": v.out_width,
+                            "beats_per_frame": v.out_beats, "signed": v.out_signed}}
+    if isinstance(v, MVAUParams):
+        entry["mac_style"] = v.mac_style
+    if s.role == "fifo":
+        entry["fifo_depth"] = v.params()["DEPTH"]
+    return entry
+
+
+def generate_rtl(build: Path, config: GenConfig = GenConfig(), out: Path | None = None) -> Path:
+    """Write the stitched RTL of ``build`` (its ``fold`` checkpoint) to ``out`` (default BUILD/rtl); returns it.
+
+    Raises :class:`GenerateError` for a node the backend does not support (naming node and op type), a graph
+    that is not a linear chain, or a kernel missing from hls/rtl.
+    """
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    build = Path(build)
+    model = ModelWrapper(str(step_checkpoint(build, "fold")))
+    stages, links = build_chain(model, config.mac_style, config.fifo_depth)
+    sources = _kernel_sources({s.view.kernel for s in stages})
+    in_pad, out_pad = pow2_bytes_width(links[0].width), pow2_bytes_width(links[-1].width)
+
+    out = Path(out) if out is not None else build / RTL_DIR
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    files: dict[str, str] = {f"{TOP}.sv": _render_top(stages, links, in_pad, out_pad)}
+    for s in stages:
+        files.update(_memories(s))
+    for k in sources:
+        files[f"{k}.sv"] = (KERNELS / f"{k}.sv").read_text()
+    for name, text in files.items():
+        (out / name).write_text(text)
+
+    clock = None
+    est = build / "report" / "estimates.json"
+    if est.is_file():
+        clock = json.loads(est.read_text()).get("clock_mhz")
+    manifest = {
+        "top": TOP,
+        "source": f"steps/{step_checkpoint(build, 'fold').name}",
+        "clock_mhz": clock,
+        "generator": {"mac_style": config.mac_style, "fifo_depth": config.fifo_depth},
+        "ports": {
+            "s_axis": {"width": in_pad, "data_bits": links[0].width, "elems": links[0].elems, "bits": links[0].bits,
+                       "beats_per_frame": links[0].beats,
+                       "padding": f"bits [{in_pad - 1}:{links[0].width}] are ignored" if in_pad > links[0].width
+                       else "none"},
+            "m_axis": {"width": out_pad, "data_bits": links[-1].width, "elems": links[-1].elems,
+                       "bits": links[-1].bits, "signed": links[-1].signed, "beats_per_frame": links[-1].beats,
+                       "padding": f"bits [{out_pad - 1}:{links[-1].width}] are zero" if out_pad > links[-1].width
+                       else "none"},
+        },
+        "packing": "element i of a beat in bits [i*bits +: bits], two's complement when signed; NHWC, channel "
+                   "fastest; the outer ports are padded to a power-of-two number of bytes",
+        "memory_files": "referenced by bare file name: run tools with this folder as the working directory",
+        "stages": [_stage_entry(s) for s in stages],
+        "links": [{"name": l.name, "producer": l.producer, "consumer": l.consumer, "layer": l.layer,
+                   "elems": l.elems, "bits": l.bits, "signed": l.signed, "width": l.width,
+                   "beats_per_frame": l.beats} for l in links],
+        "kernel_sources": [f"{k}.sv" for k in sources],
+        "files": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(files.items())},
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def load_manifest(rtl: Path) -> dict:
+    """Read BUILD/rtl/manifest.json."""
+    return json.loads((Path(rtl) / MANIFEST).read_text())

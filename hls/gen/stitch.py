@@ -1,0 +1,145 @@
+"""Layer mapping and stitching: the folded graph's chain of nodes -> kernel instances joined by stream links.
+
+Between two layers the generator puts, where the producer's elements per beat differ from the consumer's, a
+``qdet_dwc`` (element order is kept, so no reordering is needed: every kernel streams NHWC, channel fastest, per
+the README), and then a ``qdet_fifo`` on the consumer's width, right at the consumer's input. The FIFO goes after
+the converter because an up-converter (SWG SIMD 8 -> MVAU SIMD 48) can only assemble its wide beats ahead of
+time when there is room for them: with the FIFO before it, an MVAU that takes its SF input beats in a burst and
+then replays the vector NF-1 times waited for every wide beat to be assembled anew (measured on tinydet: 1.6x the
+estimated cycles per frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hls.gen.ops import DWCParams, FIFOParams, GenerateError, Layer, view_of
+
+# Default depth of an inserted FIFO (see fifo_depth_for).
+DEFAULT_FIFO_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class Link:
+    """One AXI-Stream link of the top: ``<name>_tdata/_tvalid/_tready``.
+
+    ``layer`` is the FINN layer whose output the link carries ("input" for the top input); ``beats`` the beats per
+    frame, so a harness can cut the first frame out of a dump.
+    """
+
+    name: str
+    producer: str
+    consumer: str
+    layer: str
+    elems: int
+    bits: int
+    signed: bool
+    beats: int
+
+    @property
+    def width(self) -> int:
+        return self.elems * self.bits
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One kernel instance: its view, instance name, and the links on its two sides."""
+
+    view: Layer
+    instance: str
+    link_in: str
+    link_out: str
+    role: str  # "layer" (a FINN node), "dwc" or "fifo" (inserted)
+
+
+def chain_nodes(model) -> list:
+    """The graph's nodes in stream order; raises unless they form one linear chain from input to output."""
+    if len(model.graph.input) != 1 or len(model.graph.output) != 1:
+        raise GenerateError("the folded graph must have exactly one input and one output")
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for t in node.input[:1]:
+            consumers.setdefault(t, []).append(node)
+    order = []
+    tensor = model.graph.input[0].name
+    while tensor != model.graph.output[0].name:
+        nxt = consumers.get(tensor, [])
+        if len(nxt) != 1:
+            raise GenerateError(f"tensor {tensor!r} feeds {len(nxt)} nodes: only linear chains are supported")
+        node = nxt[0]
+        order.append(node)
+        if len(node.output) != 1:
+            raise GenerateError(f"node {node.name!r} ({node.op_type}) has {len(node.output)} outputs")
+        tensor = node.output[0]
+    if len(order) != len(model.graph.node):
+        extra = [n.name for n in model.graph.node if n not in order]
+        raise GenerateError(f"nodes outside the input-output chain: {', '.join(extra)}")
+    return order
+
+
+def fifo_depth_for(producer: Layer, consumer: Layer, default: int) -> int:
+    """Depth of the FIFO in front of ``consumer``.
+
+    A linear chain cannot deadlock whatever the depths, so depth only buys throughput: it lets a producer run
+    ahead while its consumer is busy with a burst (an MVAU replaying a vector NF times, a sliding window filling
+    its line buffer, a 2x2 pool that emits only on every other row). ``default`` beats (32: one SRL32/LUTRAM
+    column per bit on a 7-series part, so a FIFO costs about width/2 LUTs) absorbs the short bursts. An MVAU
+    takes a whole vector (SF beats) in a burst and then replays it NF-1 times, so its FIFO holds at least two
+    vectors: the next one is complete when the replay ends. The simulation's cycles per frame against FINN's
+    estimate is the check that this suffices.
+    """
+    from hls.gen.ops import MVAUParams
+
+    depth = default
+    if isinstance(consumer, MVAUParams):
+        depth = max(depth, 2 * (consumer.mw // consumer.simd))
+    return 1 << max(1, (depth - 1).bit_length())
+
+
+def build_chain(model, mac_policy: str = "auto", fifo_depth: int = DEFAULT_FIFO_DEPTH) -> tuple[list[Stage],
+                                                                                                 list[Link]]:
+    """Map every node to a kernel view and stitch them: returns the stages and links in stream order."""
+    layers = [view_of(model, node, mac_policy) for node in chain_nodes(model)]
+    stages: list[Stage] = []
+    links: list[Link] = []
+    first = layers[0]
+
+    def new_link(producer: str, layer: str, view: Layer) -> str:
+        name = f"l{len(links)}"
+        links.append(Link(name, producer, "", layer, view.out_elems, view.out_bits, view.out_signed, view.out_beats))
+        return name
+
+    # The top input link carries what the first layer consumes.
+    links.append(Link("l0", "s_axis", "", "input", first.in_elems, first.in_bits, first.out_signed,
+                      first.in_beats))
+    current = "l0"
+    prev: Layer | None = None
+    for layer in layers:
+        if prev is not None:
+            if prev.out_bits != layer.in_bits:
+                raise GenerateError(f"{prev.name} emits {prev.out_bits}-bit elements, {layer.name} takes "
+                                    f"{layer.in_bits}-bit elements")
+            if prev.out_elems != layer.in_elems:
+                frame = prev.out_beats * prev.out_elems
+                dwc = DWCParams.between(f"dwc_{layer.name}", prev.out_elems, layer.in_elems, prev.out_bits,
+                                        prev.out_signed, frame)
+                out = new_link(dwc.name, prev.name, dwc)
+                stages.append(Stage(dwc, f"u_{dwc.name}", current, out, "dwc"))
+                current = out
+                prev_view: Layer = dwc
+            else:
+                prev_view = prev
+            if not (prev.op_type.startswith("StreamingFIFO") or layer.op_type.startswith("StreamingFIFO")):
+                fifo = FIFOParams.after(f"fifo_{layer.name}", prev_view, fifo_depth_for(prev, layer, fifo_depth))
+                out = new_link(fifo.name, prev.name, fifo)
+                stages.append(Stage(fifo, f"u_{fifo.name}", current, out, "fifo"))
+                current = out
+        out = new_link(layer.name, layer.name, layer)
+        stages.append(Stage(layer, f"u_{layer.name}", current, out, "layer"))
+        current = out
+        prev = layer
+    # Fill in each link's consumer from the stages (the last one feeds m_axis).
+    consumer = {s.link_in: s.instance for s in stages}
+    links = [Link(l.name, l.producer if l.name == "l0" else f"u_{l.producer}", consumer.get(l.name, "m_axis"),
+                  l.layer, l.elems, l.bits, l.signed, l.beats) for l in links]
+    return stages, links

@@ -1,0 +1,445 @@
+"""cocotb bench for ``qdet_mvau``: random legal parameter sets, FINN's MVAU as the golden model, random backpressure.
+
+The pytest side (tests/sim/test_mvau.py) samples cases, writes the weight/threshold files and one multi-instance
+wrapper, and computes the expected output beats with FINN's own python execution of a one-node ``MVAU`` graph; the
+cocotb side (:func:`mvau_random`) only drives and checks beats, so the simulator process never imports FINN.
+
+The multi-instance plumbing (:class:`StreamInstance`, :func:`write_plan`, :func:`run_plan`) is kernel-agnostic and
+shared with :mod:`sim.tb.thresholding`."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cocotb
+import numpy as np
+
+from sim.axis import pack, unpack
+from sim.wrap import multi_instance_wrapper
+
+# Where the cocotb side finds the plan written by the pytest side.
+PLAN_ENV = "QDET_TB_PLAN"
+# Largest accumulator magnitude allowed in random cases: FINN executes the MVAU in float32, exact below 2^24.
+_FLOAT_EXACT = 1 << 23
+# (idle on the input, stall on the output): free-running, each side alone, both, both heavy.
+BACKPRESSURE = ((0.0, 0.0), (0.3, 0.0), (0.0, 0.5), (0.3, 0.5), (0.6, 0.7))
+
+
+# ====================================================================== multi-instance plumbing (kernel-agnostic)
+
+@dataclass(frozen=True)
+class StreamInstance:
+    """One kernel instance in a multi-instance run: HDL parameters, port widths, and the beats in and out.
+
+    ``max_cycles`` (only for runs without idle or stall) bounds the cycles from the first input offered to the last
+    output taken: it checks the folded rate, in cycles, never wall-clock time."""
+
+    label: str
+    params: dict[str, int | str]
+    in_width: int
+    out_width: int
+    words_in: tuple[int, ...]
+    words_out: tuple[int, ...]
+    out_elems: int
+    out_bits: int
+    out_signed: bool
+    idle: float
+    stall: float
+    seed: int
+    max_cycles: int | None = None
+
+
+def write_hex(path: Path, words: Sequence[int], bits: int) -> Path:
+    """Write a ``$readmemh`` file: one word per line, zero-padded to ``bits`` bits."""
+    digits = max(1, -(-bits // 4))
+    path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
+    return path
+
+
+def write_plan(module: str, instances: Sequence[StreamInstance], out_dir: Path) -> tuple[Path, Path]:
+    """Write the wrapper ``top`` (one ``module`` per instance) and the JSON plan; return (wrapper, plan) paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for inst in instances:
+        ports = {"s_axis_tdata": inst.in_width, "s_axis_tvalid": 1, "s_axis_tready": 1,
+                 "m_axis_tdata": inst.out_width, "m_axis_tvalid": 1, "m_axis_tready": 1}
+        entries.append((inst.params, ports))
+    wrapper = out_dir / f"top_{module}.v"
+    wrapper.write_text(multi_instance_wrapper(module, entries))
+    plan = out_dir / f"plan_{module}.json"
+    plan.write_text(json.dumps({"module": module, "instances": [asdict(i) for i in instances]}))
+    return wrapper, plan
+
+
+def _diff(inst: dict, got: list[int]) -> str:
+    """A readable description of where ``got`` differs from the expected beats of ``inst``."""
+    exp = inst["words_out"]
+    if len(got) != len(exp):
+        return f"{len(got)} beats, expected {len(exp)}"
+    bad = []
+    for beat, (g, e) in enumerate(zip(got, exp)):
+        if g != e:
+            gv = unpack(g, inst["out_elems"], inst["out_bits"], inst["out_signed"])
+            ev = unpack(e, inst["out_elems"], inst["out_bits"], inst["out_signed"])
+            lanes = [f"lane {i}: got {a} expected {b}" for i, (a, b) in enumerate(zip(gv, ev)) if a != b]
+            bad.append(f"beat {beat}: " + ", ".join(lanes))
+    return f"{len(bad)} of {len(exp)} beats differ; " + "; ".join(bad[:4]) if bad else ""
+
+
+async def run_plan(dut, plan_path: Path, quiet_cycles: int = 64, timeout_cycles: int = 5000) -> None:
+    """Drive every instance of the plan at once (seeded idle/stall), then check beats, counts and cycle bounds."""
+    from cocotb.clock import Clock
+    from cocotb.triggers import ClockCycles, RisingEdge
+
+    from sim.axis import AxisSink, AxisSource
+
+    plan = json.loads(Path(plan_path).read_text())
+    clk = dut.ap_clk
+    Clock(clk, 10, unit="ns").start()
+    dut.ap_rst_n.value = 0
+    ends: list[tuple[object, object]] = []
+    for n, inst in enumerate(plan["instances"]):
+        rng = random.Random(inst["seed"])
+        src = AxisSource(clk, getattr(dut, f"i{n}_s_axis_tdata"), getattr(dut, f"i{n}_s_axis_tvalid"),
+                         getattr(dut, f"i{n}_s_axis_tready"), rng, inst["idle"])
+        sink = AxisSink(clk, getattr(dut, f"i{n}_m_axis_tdata"), getattr(dut, f"i{n}_m_axis_tvalid"),
+                        getattr(dut, f"i{n}_m_axis_tready"), rng, inst["stall"])
+        ends.append((src, sink))
+    await ClockCycles(clk, 4)
+    dut.ap_rst_n.value = 1
+    await RisingEdge(clk)
+
+    cycle = [0]
+
+    async def count() -> None:
+        while True:
+            await RisingEdge(clk)
+            cycle[0] += 1
+
+    async def receive(sink, inst) -> tuple[list[int] | None, str, int]:
+        try:
+            got = await sink.recv(len(inst["words_out"]), timeout_cycles=timeout_cycles)
+        except TimeoutError as exc:  # keep the other instances going; report all failures together
+            return None, str(exc), cycle[0]
+        return got, "", cycle[0]
+
+    counter = cocotb.start_soon(count())
+    senders = [cocotb.start_soon(src.send(inst["words_in"])) for (src, _), inst in zip(ends, plan["instances"])]
+    receivers = [cocotb.start_soon(receive(sink, inst)) for (_, sink), inst in zip(ends, plan["instances"])]
+    received = [await r for r in receivers]
+    for s in senders:
+        s.cancel()
+
+    async def quiet(sink) -> str:
+        try:
+            await sink.expect_quiet(quiet_cycles)
+        except AssertionError as exc:
+            return str(exc)
+        return ""
+
+    quiets = [await q for q in [cocotb.start_soon(quiet(sink)) for _, sink in ends]]
+    counter.cancel()
+
+    failures = []
+    for n, (inst, (got, err, cycles), extra) in enumerate(zip(plan["instances"], received, quiets)):
+        problems = []
+        if got is None:
+            problems.append(err)
+        else:
+            d = _diff(inst, got)
+            if d:
+                problems.append(d)
+            if inst["max_cycles"] is not None and cycles > inst["max_cycles"]:
+                problems.append(f"took {cycles} cycles, folded rate allows {inst['max_cycles']}")
+        if extra:
+            problems.append(extra)
+        if problems:
+            failures.append(f"i{n} ({inst['label']}): " + " | ".join(problems))
+    assert not failures, f"{len(failures)} of {len(plan['instances'])} instances failed:\n" + "\n".join(failures)
+
+
+# ====================================================================== MVAU cases
+
+@dataclass(frozen=True)
+class MvauParams:
+    """The HDL parameters of one ``qdet_mvau`` instance (hls/rtl/README.md), files aside."""
+
+    mw: int
+    mh: int
+    pe: int
+    simd: int
+    in_bits: int
+    in_signed: bool
+    w_bits: int
+    acc_bits: int
+    steps: int
+    out_bits: int
+    out_signed: bool
+    act_bias: int
+    mac_style: str
+
+    @property
+    def sf(self) -> int:
+        return self.mw // self.simd
+
+    @property
+    def nf(self) -> int:
+        return self.mh // self.pe
+
+    def in_range(self) -> tuple[int, int]:
+        """Smallest and largest input element."""
+        if self.in_signed:
+            return -(1 << (self.in_bits - 1)), (1 << (self.in_bits - 1)) - 1
+        return 0, (1 << self.in_bits) - 1
+
+    def hdl(self, w_file: Path, t_file: Path | None) -> dict[str, int | str]:
+        """The parameter map for the wrapper (file paths absolute, so the simulator's working dir is irrelevant)."""
+        return {"MW": self.mw, "MH": self.mh, "PE": self.pe, "SIMD": self.simd, "IN_BITS": self.in_bits,
+                "IN_SIGNED": int(self.in_signed), "W_BITS": self.w_bits, "ACC_BITS": self.acc_bits,
+                "STEPS": self.steps, "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
+                "ACT_BIAS": self.act_bias, "W_FILE": str(w_file.resolve()),
+                "T_FILE": str(t_file.resolve()) if t_file is not None else "", "MAC_STYLE": self.mac_style}
+
+    def label(self) -> str:
+        ity = ("INT" if self.in_signed else "UINT") + str(self.in_bits)
+        act = "noact" if self.steps == 0 else f"T{self.steps}->{'INT' if self.out_signed else 'UINT'}{self.out_bits}"
+        if self.act_bias:
+            act += f"{self.act_bias:+d}"
+        return (f"MW{self.mw} MH{self.mh} PE{self.pe} SIMD{self.simd} {ity} W{self.w_bits} ACC{self.acc_bits} "
+                f"{act} {self.mac_style}")
+
+
+@dataclass(frozen=True, eq=False)
+class MvauCase:
+    """Parameters plus the data of one run: weights [MW, MH], thresholds [MH, STEPS] (or None), inputs [V, MW]."""
+
+    params: MvauParams
+    weights: np.ndarray
+    thresholds: np.ndarray | None
+    inputs: np.ndarray
+    idle: float
+    stall: float
+    seed: int
+
+
+def _signed_bits(lo: int, hi: int) -> int:
+    """Fewest two's complement bits holding every integer in [lo, hi] (at least 2).
+
+    >>> _signed_bits(-8, 7), _signed_bits(0, 8), _signed_bits(-9, 0)
+    (4, 5, 5)
+    """
+    n = 2
+    while lo < -(1 << (n - 1)) or hi > (1 << (n - 1)) - 1:
+        n += 1
+    return n
+
+
+def _extremes_uniform(rng: random.Random, lo: int, hi: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniform integers in [lo, hi], a tenth each forced to lo and hi (the corner products)."""
+    out = np.empty(int(np.prod(shape)), dtype=np.int64)
+    for i in range(out.size):
+        r = rng.random()
+        out[i] = lo if r < 0.1 else hi if r < 0.2 else rng.randint(lo, hi)
+    return out.reshape(shape)
+
+
+def _thresholds(rng: random.Random, acc: np.ndarray, lo: np.ndarray, hi: np.ndarray, steps: int) -> np.ndarray:
+    """Ascending thresholds per channel: about a third equal to accumulator values the inputs really produce (ties
+    exercise ``acc >= t``), the rest spread over the channel's reachable range and just beyond it."""
+    mh = acc.shape[1]
+    t = np.empty((mh, steps), dtype=np.int64)
+    for c in range(mh):
+        for k in range(steps):
+            if rng.random() < 0.35:
+                t[c, k] = int(acc[rng.randrange(acc.shape[0]), c])
+            else:
+                t[c, k] = rng.randint(int(lo[c]) - 2, int(hi[c]) + 2)
+    return np.sort(t, axis=1)
+
+
+def make_case(rng: random.Random, *, mw: int, mh: int, pe: int, simd: int, in_bits: int, in_signed: bool,
+              w_bits: int, steps: int, out_signed: bool, mac_style: str, vectors: int, idle: float, stall: float,
+              min_acc_bits: int = 0, acc_margin: int = 0) -> MvauCase:
+    """Random data for one parameter set; ACC_BITS is the fewest bits holding every reachable accumulator value and
+    threshold (as FINN's accumulator minimisation does), plus ``acc_margin``, at least ``min_acc_bits``."""
+    xlo, xhi = (-(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1) if in_signed else (0, (1 << in_bits) - 1)
+    w = _extremes_uniform(rng, -(1 << (w_bits - 1)), (1 << (w_bits - 1)) - 1, (mw, mh))
+    x = _extremes_uniform(rng, xlo, xhi, (vectors, mw))
+    lo = np.minimum(w * xlo, w * xhi).sum(axis=0)
+    hi = np.maximum(w * xlo, w * xhi).sum(axis=0)
+    acc = x @ w  # only to place ties among the thresholds; the golden is FINN's execution
+    t = _thresholds(rng, acc, lo, hi, steps) if steps else None
+    tlo = min(int(lo.min()), int(t.min()) if t is not None else 0)
+    thi = max(int(hi.max()), int(t.max()) if t is not None else 0)
+    if max(-tlo, thi) >= _FLOAT_EXACT:
+        raise ValueError("accumulator range too wide for an exact float32 golden model")
+    acc_bits = max(min_acc_bits, _signed_bits(tlo, thi) + acc_margin)
+    if steps:
+        out_bits = max(1, steps.bit_length())
+        act_bias = -(1 << (out_bits - 1)) if out_signed else 0
+    else:
+        out_bits, act_bias, out_signed = acc_bits, 0, True
+    p = MvauParams(mw=mw, mh=mh, pe=pe, simd=simd, in_bits=in_bits, in_signed=in_signed, w_bits=w_bits,
+                   acc_bits=acc_bits, steps=steps, out_bits=out_bits, out_signed=out_signed, act_bias=act_bias,
+                   mac_style=mac_style)
+    return MvauCase(p, w, t, x, idle, stall, rng.getrandbits(32))
+
+
+def _cycled(rng: random.Random, values: Sequence, n: int) -> list:
+    """``n`` values covering every entry of ``values`` (when n allows), in a seeded random order."""
+    out = [values[i % len(values)] for i in range(n)]
+    rng.shuffle(out)
+    return out
+
+
+def _divisor(rng: random.Random, n: int, kind: str) -> int:
+    divs = [d for d in range(1, n + 1) if n % d == 0]
+    if kind == "1":
+        return 1
+    if kind == "full":
+        return n
+    mid = [d for d in divs if 1 < d < n]
+    return rng.choice(mid) if mid else rng.choice(divs)
+
+
+# The real graphs' shapes (tinydet/UltraNet after SetFolding): first conv, a wide middle layer, the two heads.
+REAL_SHAPES = (
+    dict(mw=27, mh=16, pe=8, simd=9, in_bits=8, in_signed=False, w_bits=4, steps=15, out_signed=False,
+         min_acc_bits=16, vectors=4),
+    dict(mw=576, mh=64, pe=1, simd=96, in_bits=4, in_signed=False, w_bits=4, steps=15, out_signed=False,
+         min_acc_bits=16, vectors=3),
+    dict(mw=64, mh=27, pe=3, simd=2, in_bits=4, in_signed=False, w_bits=4, steps=0, out_signed=True,
+         min_acc_bits=16, vectors=2),
+    dict(mw=64, mh=36, pe=1, simd=2, in_bits=4, in_signed=False, w_bits=4, steps=0, out_signed=True,
+         min_acc_bits=16, vectors=1),
+)
+_MW = (1, 2, 4, 6, 8, 9, 12, 16, 18, 24, 27, 32, 36)
+_MH = (1, 2, 3, 4, 6, 8, 12, 16)
+_MAX_CYCLES = 600  # vectors * NF * SF per random instance: bounds the simulated cycles
+_MAX_MACS = 32  # PE * SIMD per random instance: bounds the compiled model (and so the compile time)
+
+
+def sample_cases(seed: int, n: int = 24, real: bool = True) -> list[MvauCase]:
+    """``n`` random legal cases plus (``real``) the real graphs' shapes with random data, all from ``seed``.
+
+    Every (IN_BITS, signedness) pair of 1..8 bits, W_BITS 2..8, STEPS 0/1/3/7/15, both MAC styles, SIMD and PE of
+    1, full and in between, and all backpressure mixes appear when ``n`` >= 16."""
+    rng = random.Random(seed)
+    in_types = _cycled(rng, [(b, s) for s in (False, True) for b in range(1, 9)], n)
+    w_bits = _cycled(rng, list(range(2, 9)), n)
+    steps = _cycled(rng, [0, 1, 3, 7, 15], n)
+    macs = _cycled(rng, ["lut", "dsp"], n)
+    folds = _cycled(rng, [("1", "1"), ("full", "full"), ("1", "full"), ("full", "1"), ("mid", "mid")], n)
+    signed_out = _cycled(rng, [False, True], n)
+    pressure = _cycled(rng, list(BACKPRESSURE), n)
+    cases = []
+    for i in range(n):
+        while True:
+            mw, mh = rng.choice(_MW), rng.choice(_MH)
+            simd, pe = _divisor(rng, mw, folds[i][0]), _divisor(rng, mh, folds[i][1])
+            per_vector = (mw // simd) * (mh // pe)
+            if per_vector * 2 <= _MAX_CYCLES and pe * simd <= _MAX_MACS:
+                break
+        ib, isg = in_types[i]
+        cases.append(make_case(rng, mw=mw, mh=mh, pe=pe, simd=simd, in_bits=ib, in_signed=isg, w_bits=w_bits[i],
+                               steps=steps[i], out_signed=signed_out[i] and steps[i] >= 3, mac_style=macs[i],
+                               vectors=min(4, _MAX_CYCLES // per_vector), idle=pressure[i][0],
+                               stall=pressure[i][1], acc_margin=rng.choice([0, 0, 1, 3])))
+    if real:
+        for j, shape in enumerate(REAL_SHAPES):
+            idle, stall = BACKPRESSURE[j % len(BACKPRESSURE)]
+            cases.append(make_case(rng, **shape, mac_style=("lut", "dsp")[j % 2], idle=idle, stall=stall))
+    return cases
+
+
+# ====================================================================== memory files, streams, golden model
+
+def weight_words(case: MvauCase) -> list[int]:
+    """W_FILE words: line nf*SF + sf, lane (p, s) holds W[sf*SIMD + s][nf*PE + p]."""
+    p, w = case.params, case.weights
+    return [pack([w[sf * p.simd + s, nf * p.pe + q] for q in range(p.pe) for s in range(p.simd)], p.w_bits)
+            for nf in range(p.nf) for sf in range(p.sf)]
+
+
+def threshold_words(case: MvauCase) -> list[int]:
+    """T_FILE words: line nf, lane (p, k) holds T[nf*PE + p][k] in ACC_BITS."""
+    p, t = case.params, case.thresholds
+    return [pack([t[nf * p.pe + q, k] for q in range(p.pe) for k in range(p.steps)], p.acc_bits)
+            for nf in range(p.nf)]
+
+
+def input_words(case: MvauCase) -> list[int]:
+    """The input stream: per vector, SF beats of SIMD consecutive elements."""
+    p = case.params
+    return [pack(v[sf * p.simd:(sf + 1) * p.simd], p.in_bits) for v in case.inputs for sf in range(p.sf)]
+
+
+def output_words(params: MvauParams, out: np.ndarray) -> list[int]:
+    """The output stream for outputs [V, MH]: per vector, NF beats of PE consecutive channels."""
+    return [pack(v[nf * params.pe:(nf + 1) * params.pe], params.out_bits) for v in out for nf in range(params.nf)]
+
+
+def finn_reference(case: MvauCase) -> np.ndarray:
+    """Outputs [V, MH] from FINN's python execution of a one-node ``MVAU`` graph (finn.custom_op.fpgadataflow)."""
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.basic import qonnx_make_model
+
+    p = case.params
+    v = case.inputs.shape[0]
+    idt = f"{'INT' if p.in_signed else 'UINT'}{p.in_bits}"
+    odt = f"{'INT' if p.out_signed else 'UINT'}{p.out_bits}"
+    ins = ["inp", "weights"] + (["thresh"] if p.steps else [])
+    node = helper.make_node("MVAU", ins, ["outp"], domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
+                            MW=p.mw, MH=p.mh, SIMD=p.simd, PE=p.pe, inputDataType=idt,
+                            weightDataType=f"INT{p.w_bits}", outputDataType=odt, accDataType=f"INT{p.acc_bits}",
+                            ActVal=p.act_bias, binaryXnorMode=0, noActivation=int(p.steps == 0),
+                            numInputVectors=[v])
+    graph = helper.make_graph([node], "mvau", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [v, p.mw])],
+                              [helper.make_tensor_value_info("outp", TensorProto.FLOAT, [v, p.mh])])
+    model = ModelWrapper(qonnx_make_model(graph, producer_name="qdet-tb"))
+    model.set_tensor_datatype("inp", DataType[idt])
+    model.set_initializer("weights", case.weights.astype(np.float32))
+    model.set_tensor_datatype("weights", DataType[f"INT{p.w_bits}"])
+    if p.steps:
+        model.set_initializer("thresh", case.thresholds.astype(np.float32))
+    out = execute_onnx(model, {"inp": case.inputs.astype(np.float32)})["outp"]
+    result = np.rint(out).astype(np.int64)
+    if not np.array_equal(result, out):
+        raise AssertionError("FINN's MVAU returned non-integer values")
+    return result.reshape(v, p.mh)
+
+
+def build_plan(cases: Sequence[MvauCase], out_dir: Path) -> tuple[Path, Path]:
+    """Write memory files, wrapper and plan for ``cases`` (expected beats from :func:`finn_reference`)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    instances = []
+    for i, case in enumerate(cases):
+        p = case.params
+        w_file = write_hex(out_dir / f"mvau{i}_w.hex", weight_words(case), p.pe * p.simd * p.w_bits)
+        t_file = write_hex(out_dir / f"mvau{i}_t.hex", threshold_words(case), p.pe * p.steps * p.acc_bits) \
+            if p.steps else None
+        words_out = output_words(p, finn_reference(case))
+        free = case.idle == 0 and case.stall == 0
+        instances.append(StreamInstance(
+            label=p.label(), params=p.hdl(w_file, t_file), in_width=p.simd * p.in_bits,
+            out_width=p.pe * p.out_bits, words_in=tuple(input_words(case)), words_out=tuple(words_out),
+            out_elems=p.pe, out_bits=p.out_bits, out_signed=p.out_signed, idle=case.idle, stall=case.stall,
+            seed=case.seed,
+            # FINN's cycle model, NF*SF cycles per vector, plus 4 of latency (ROM/input read, product register,
+            # accumulator, skid): exact, so one lost cycle per vector fails.
+            max_cycles=case.inputs.shape[0] * p.nf * p.sf + 4 if free else None))
+    return write_plan("qdet_mvau", instances, out_dir)
+
+
+@cocotb.test()
+async def mvau_random(dut) -> None:
+    """Every instance of the plan named by ``QDET_TB_PLAN``: all beats equal FINN's, none extra, rate kept."""
+    await run_plan(dut, Path(os.environ[PLAN_ENV]))
