@@ -29,11 +29,14 @@ class Row:
     simulator: str
     hdl_clock: bool
     frames: int
+    # Speed only: stop after this many cycles (no frame completes, nothing to compare). Icarus runs a few hundred
+    # cycles per second on this design, so a whole tinydet frame (~125k cycles to the first output) takes minutes.
+    max_cycles: int = 0
 
 
 ROWS = (Row("Verilator, harness clock (qdet sim default)", "verilator", True, 8),
         Row("Verilator, cocotb clock", "verilator", False, 2),
-        Row("Icarus, cocotb clock", "icarus", False, 1))
+        Row("Icarus, cocotb clock (speed only: first 20k cycles)", "icarus", False, 1, max_cycles=20_000))
 
 
 def run(build: Path, backpressure: float, rows: tuple[Row, ...] = ROWS) -> dict[str, Any]:
@@ -48,12 +51,14 @@ def run(build: Path, backpressure: float, rows: tuple[Row, ...] = ROWS) -> dict[
             continue
         tick = time.perf_counter()
         r = simulate(build, SimConfig(images=row.frames, simulator=row.simulator, hdl_clock=row.hdl_clock,
-                                      backpressure=backpressure))
-        if r.mismatches or r.status != "done":
+                                      backpressure=backpressure, max_cycles=row.max_cycles, diagnose=False))
+        cut = row.max_cycles and r.status == "cycle limit"
+        if r.mismatches or not (r.status == "done" or cut):
             raise SystemExit(f"{row.name}: {r.mismatches} mismatches, status {r.status}: {r.message}")
         out.append({"name": row.name, "simulator": row.simulator, "hdl_clock": row.hdl_clock, "frames": r.frames,
                     "sim_cycles": r.sim_cycles, "sim_wall_s": r.sim_wall_s, "sim_cycles_per_s": r.sim_cycles_per_s,
                     "compile_s": r.compile_s, "cycles_per_frame": r.cycles_per_frame, "mismatches": r.mismatches,
+                    "bit_exact_frames": 0 if cut else r.frames,
                     "total_s": time.perf_counter() - tick})
         print(f"{row.name}: {r.sim_cycles_per_s:,.0f} cycles/s", flush=True)
     est = json.loads((build / "report" / "estimates.json").read_text())
@@ -73,12 +78,12 @@ def to_markdown(record: dict[str, Any]) -> str:
     lines = ["# Whole-network simulation speed (tinydet, cocotb)", "",
              f"Measured {record['date']} on {record['machine']}; build `{record['build']}`, estimate "
              f"{record['estimate_cycles_per_frame']:,} cycles/frame, random backpressure {record['backpressure']:g} "
-             "on input and output. Every row is bit-exact against the build's golden outputs.", "",
-             "| set-up | frames | simulated cycles | wall (s) | cycles/s | vs first row | compile (s) | cycles/frame |",
-             "|---|---|---|---|---|---|---|---|"]
+             "on input and output. Every row that completes frames is bit-exact against the build's golden outputs.", "",
+             "| set-up | frames compared (bit-exact) | simulated cycles | wall (s) | cycles/s | vs first row "
+             "| compile (s) | cycles/frame |", "|---|---|---|---|---|---|---|---|"]
     base = record["rows"][0]["sim_cycles_per_s"] if record["rows"] else 1.0
     for r in record["rows"]:
-        lines.append(f"| {r['name']} | {r['frames']} | {r['sim_cycles']:,} | {r['sim_wall_s']:.1f} | "
+        lines.append(f"| {r['name']} | {r['bit_exact_frames']} | {r['sim_cycles']:,} | {r['sim_wall_s']:.1f} | "
                      f"{r['sim_cycles_per_s']:,.0f} | {r['sim_cycles_per_s'] / base:.2f}x | {r['compile_s']:.0f} | "
                      f"{r['cycles_per_frame'] or 0:,.0f} |")
     return "\n".join(lines) + "\n"
