@@ -5,162 +5,25 @@ wrapper, and computes the expected output beats with FINN's own python execution
 cocotb side (:func:`mvau_random`) only drives and checks beats, so the simulator process never imports FINN.
 
 The multi-instance plumbing (:class:`StreamInstance`, :func:`write_plan`, :func:`run_plan`) is kernel-agnostic and
-shared with :mod:`sim.tb.thresholding`."""
+lives in :mod:`sim.tb.streams`."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import cocotb
 import numpy as np
 
-from sim.axis import pack, unpack
-from sim.wrap import multi_instance_wrapper
+from sim.axis import pack
+from sim.tb.streams import (BACKPRESSURE, PLAN_ENV, StreamInstance, cycled, fold_words, run_plan, write_hex,
+                            write_plan)
 
-# Where the cocotb side finds the plan written by the pytest side.
-PLAN_ENV = "QDET_TB_PLAN"
 # Largest accumulator magnitude allowed in random cases: FINN executes the MVAU in float32, exact below 2^24.
 _FLOAT_EXACT = 1 << 23
-# (idle on the input, stall on the output): free-running, each side alone, both, both heavy.
-BACKPRESSURE = ((0.0, 0.0), (0.3, 0.0), (0.0, 0.5), (0.3, 0.5), (0.6, 0.7))
-
-
-# ====================================================================== multi-instance plumbing (kernel-agnostic)
-
-@dataclass(frozen=True)
-class StreamInstance:
-    """One kernel instance in a multi-instance run: HDL parameters, port widths, and the beats in and out.
-
-    ``max_cycles`` (only for runs without idle or stall) bounds the cycles from the first input offered to the last
-    output taken: it checks the folded rate, in cycles, never wall-clock time."""
-
-    label: str
-    params: dict[str, int | str]
-    in_width: int
-    out_width: int
-    words_in: tuple[int, ...]
-    words_out: tuple[int, ...]
-    out_elems: int
-    out_bits: int
-    out_signed: bool
-    idle: float
-    stall: float
-    seed: int
-    max_cycles: int | None = None
-
-
-def write_hex(path: Path, words: Sequence[int], bits: int) -> Path:
-    """Write a ``$readmemh`` file: one word per line, zero-padded to ``bits`` bits."""
-    digits = max(1, -(-bits // 4))
-    path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
-    return path
-
-
-def write_plan(module: str, instances: Sequence[StreamInstance], out_dir: Path) -> tuple[Path, Path]:
-    """Write the wrapper ``top`` (one ``module`` per instance) and the JSON plan; return (wrapper, plan) paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for inst in instances:
-        ports = {"s_axis_tdata": inst.in_width, "s_axis_tvalid": 1, "s_axis_tready": 1,
-                 "m_axis_tdata": inst.out_width, "m_axis_tvalid": 1, "m_axis_tready": 1}
-        entries.append((inst.params, ports))
-    wrapper = out_dir / f"top_{module}.v"
-    wrapper.write_text(multi_instance_wrapper(module, entries))
-    plan = out_dir / f"plan_{module}.json"
-    plan.write_text(json.dumps({"module": module, "instances": [asdict(i) for i in instances]}))
-    return wrapper, plan
-
-
-def _diff(inst: dict, got: list[int]) -> str:
-    """A readable description of where ``got`` differs from the expected beats of ``inst``."""
-    exp = inst["words_out"]
-    if len(got) != len(exp):
-        return f"{len(got)} beats, expected {len(exp)}"
-    bad = []
-    for beat, (g, e) in enumerate(zip(got, exp)):
-        if g != e:
-            gv = unpack(g, inst["out_elems"], inst["out_bits"], inst["out_signed"])
-            ev = unpack(e, inst["out_elems"], inst["out_bits"], inst["out_signed"])
-            lanes = [f"lane {i}: got {a} expected {b}" for i, (a, b) in enumerate(zip(gv, ev)) if a != b]
-            bad.append(f"beat {beat}: " + ", ".join(lanes))
-    return f"{len(bad)} of {len(exp)} beats differ; " + "; ".join(bad[:4]) if bad else ""
-
-
-async def run_plan(dut, plan_path: Path, quiet_cycles: int = 64, timeout_cycles: int = 5000) -> None:
-    """Drive every instance of the plan at once (seeded idle/stall), then check beats, counts and cycle bounds."""
-    from cocotb.clock import Clock
-    from cocotb.triggers import ClockCycles, RisingEdge
-
-    from sim.axis import AxisSink, AxisSource
-
-    plan = json.loads(Path(plan_path).read_text())
-    clk = dut.ap_clk
-    Clock(clk, 10, unit="ns").start()
-    dut.ap_rst_n.value = 0
-    ends: list[tuple[object, object]] = []
-    for n, inst in enumerate(plan["instances"]):
-        rng = random.Random(inst["seed"])
-        src = AxisSource(clk, getattr(dut, f"i{n}_s_axis_tdata"), getattr(dut, f"i{n}_s_axis_tvalid"),
-                         getattr(dut, f"i{n}_s_axis_tready"), rng, inst["idle"])
-        sink = AxisSink(clk, getattr(dut, f"i{n}_m_axis_tdata"), getattr(dut, f"i{n}_m_axis_tvalid"),
-                        getattr(dut, f"i{n}_m_axis_tready"), rng, inst["stall"])
-        ends.append((src, sink))
-    await ClockCycles(clk, 4)
-    dut.ap_rst_n.value = 1
-    await RisingEdge(clk)
-
-    cycle = [0]
-
-    async def count() -> None:
-        while True:
-            await RisingEdge(clk)
-            cycle[0] += 1
-
-    async def receive(sink, inst) -> tuple[list[int] | None, str, int]:
-        try:
-            got = await sink.recv(len(inst["words_out"]), timeout_cycles=timeout_cycles)
-        except TimeoutError as exc:  # keep the other instances going; report all failures together
-            return None, str(exc), cycle[0]
-        return got, "", cycle[0]
-
-    counter = cocotb.start_soon(count())
-    senders = [cocotb.start_soon(src.send(inst["words_in"])) for (src, _), inst in zip(ends, plan["instances"])]
-    receivers = [cocotb.start_soon(receive(sink, inst)) for (_, sink), inst in zip(ends, plan["instances"])]
-    received = [await r for r in receivers]
-    for s in senders:
-        s.cancel()
-
-    async def quiet(sink) -> str:
-        try:
-            await sink.expect_quiet(quiet_cycles)
-        except AssertionError as exc:
-            return str(exc)
-        return ""
-
-    quiets = [await q for q in [cocotb.start_soon(quiet(sink)) for _, sink in ends]]
-    counter.cancel()
-
-    failures = []
-    for n, (inst, (got, err, cycles), extra) in enumerate(zip(plan["instances"], received, quiets)):
-        problems = []
-        if got is None:
-            problems.append(err)
-        else:
-            d = _diff(inst, got)
-            if d:
-                problems.append(d)
-            if inst["max_cycles"] is not None and cycles > inst["max_cycles"]:
-                problems.append(f"took {cycles} cycles, folded rate allows {inst['max_cycles']}")
-        if extra:
-            problems.append(extra)
-        if problems:
-            failures.append(f"i{n} ({inst['label']}): " + " | ".join(problems))
-    assert not failures, f"{len(failures)} of {len(plan['instances'])} instances failed:\n" + "\n".join(failures)
 
 
 # ====================================================================== MVAU cases
@@ -290,13 +153,6 @@ def make_case(rng: random.Random, *, mw: int, mh: int, pe: int, simd: int, in_bi
     return MvauCase(p, w, t, x, idle, stall, rng.getrandbits(32))
 
 
-def _cycled(rng: random.Random, values: Sequence, n: int) -> list:
-    """``n`` values covering every entry of ``values`` (when n allows), in a seeded random order."""
-    out = [values[i % len(values)] for i in range(n)]
-    rng.shuffle(out)
-    return out
-
-
 def _divisor(rng: random.Random, n: int, kind: str) -> int:
     divs = [d for d in range(1, n + 1) if n % d == 0]
     if kind == "1":
@@ -330,13 +186,13 @@ def sample_cases(seed: int, n: int = 24, real: bool = True) -> list[MvauCase]:
     Every (IN_BITS, signedness) pair of 1..8 bits, W_BITS 2..8, STEPS 0/1/3/7/15, both MAC styles, SIMD and PE of
     1, full and in between, and all backpressure mixes appear when ``n`` >= 16."""
     rng = random.Random(seed)
-    in_types = _cycled(rng, [(b, s) for s in (False, True) for b in range(1, 9)], n)
-    w_bits = _cycled(rng, list(range(2, 9)), n)
-    steps = _cycled(rng, [0, 1, 3, 7, 15], n)
-    macs = _cycled(rng, ["lut", "dsp"], n)
-    folds = _cycled(rng, [("1", "1"), ("full", "full"), ("1", "full"), ("full", "1"), ("mid", "mid")], n)
-    signed_out = _cycled(rng, [False, True], n)
-    pressure = _cycled(rng, list(BACKPRESSURE), n)
+    in_types = cycled(rng, [(b, s) for s in (False, True) for b in range(1, 9)], n)
+    w_bits = cycled(rng, list(range(2, 9)), n)
+    steps = cycled(rng, [0, 1, 3, 7, 15], n)
+    macs = cycled(rng, ["lut", "dsp"], n)
+    folds = cycled(rng, [("1", "1"), ("full", "full"), ("1", "full"), ("full", "1"), ("mid", "mid")], n)
+    signed_out = cycled(rng, [False, True], n)
+    pressure = cycled(rng, list(BACKPRESSURE), n)
     cases = []
     for i in range(n):
         while True:
@@ -376,12 +232,12 @@ def threshold_words(case: MvauCase) -> list[int]:
 def input_words(case: MvauCase) -> list[int]:
     """The input stream: per vector, SF beats of SIMD consecutive elements."""
     p = case.params
-    return [pack(v[sf * p.simd:(sf + 1) * p.simd], p.in_bits) for v in case.inputs for sf in range(p.sf)]
+    return fold_words(case.inputs, p.simd, p.in_bits)
 
 
 def output_words(params: MvauParams, out: np.ndarray) -> list[int]:
     """The output stream for outputs [V, MH]: per vector, NF beats of PE consecutive channels."""
-    return [pack(v[nf * params.pe:(nf + 1) * params.pe], params.out_bits) for v in out for nf in range(params.nf)]
+    return fold_words(out, params.pe, params.out_bits)
 
 
 def finn_reference(case: MvauCase) -> np.ndarray:

@@ -3,7 +3,7 @@
 Thresholds are drawn as FINN may hold them (real-valued, some outside the input range, some equal to input values)
 and given to FINN unchanged; the T_FILE gets them rounded up and clipped to [min_in, max_in + 1] in IN_BITS+1 bits
 (hls/rtl/README.md), so the run also checks that this storage rule loses nothing. The multi-instance driving is
-:func:`sim.tb.mvau.run_plan`."""
+:func:`sim.tb.streams.run_plan`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import cocotb
 import numpy as np
 
 from sim.axis import pack
-from sim.tb.mvau import BACKPRESSURE, PLAN_ENV, StreamInstance, run_plan, write_hex, write_plan
+from sim.tb.streams import BACKPRESSURE, PLAN_ENV, StreamInstance, cycled, fold_words, run_plan, write_hex, write_plan
 
 
 @dataclass(frozen=True)
@@ -116,12 +116,6 @@ def make_case(rng: random.Random, *, c: int, pe: int, in_bits: int, in_signed: b
     return ThresholdingCase(p, t, x, idle, stall, rng.getrandbits(32))
 
 
-def _cycled(rng: random.Random, values: Sequence, n: int) -> list:
-    out = [values[i % len(values)] for i in range(n)]
-    rng.shuffle(out)
-    return out
-
-
 _C = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
 _MAX_BEATS = 160  # input beats per random instance: bounds the simulated cycles
 
@@ -131,11 +125,11 @@ def sample_cases(seed: int, n: int = 24) -> list[ThresholdingCase]:
     counts between, signed (nonzero ACT_BIAS) and unsigned outputs, PE of 1, full and in between, all
     backpressure mixes; plus one wide case (C=3, UINT8 input, 255 steps to INT8)."""
     rng = random.Random(seed)
-    in_types = _cycled(rng, [(b, s) for s in (False, True) for b in range(1, 9)], n)
-    steps = _cycled(rng, [1, 3, 7, 15, 2, 5, 12], n)
-    signed_out = _cycled(rng, [False, True], n)
-    folds = _cycled(rng, ["1", "full", "mid"], n)
-    pressure = _cycled(rng, list(BACKPRESSURE), n)
+    in_types = cycled(rng, [(b, s) for s in (False, True) for b in range(1, 9)], n)
+    steps = cycled(rng, [1, 3, 7, 15, 2, 5, 12], n)
+    signed_out = cycled(rng, [False, True], n)
+    folds = cycled(rng, ["1", "full", "mid"], n)
+    pressure = cycled(rng, list(BACKPRESSURE), n)
     cases = []
     for i in range(n):
         c = rng.choice(_C)
@@ -164,11 +158,11 @@ def threshold_words(case: ThresholdingCase) -> list[int]:
 def input_words(case: ThresholdingCase) -> list[int]:
     """The input stream: per pixel, CF beats of PE consecutive channels."""
     p = case.params
-    return [pack(v[cf * p.pe:(cf + 1) * p.pe], p.in_bits) for v in case.inputs for cf in range(p.cf)]
+    return fold_words(case.inputs, p.pe, p.in_bits)
 
 
 def output_words(params: ThresholdingParams, out: np.ndarray) -> list[int]:
-    return [pack(v[cf * params.pe:(cf + 1) * params.pe], params.out_bits) for v in out for cf in range(params.cf)]
+    return fold_words(out, params.pe, params.out_bits)
 
 
 def finn_reference(case: ThresholdingCase) -> np.ndarray:

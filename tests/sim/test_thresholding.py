@@ -9,7 +9,7 @@ import pytest
 
 from sim.cocotb_run import run_cocotb
 from sim.tb import thresholding
-from sim.tb.mvau import PLAN_ENV
+from sim.tb.streams import PLAN_ENV
 from sim.tools import available
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
