@@ -28,6 +28,7 @@ from quant_models.checkpoint import load_model
 from quant_models.complexity import model_complexity
 from quant_models.data import generate_synthetic
 from quant_models.loss import LossWeights
+from quant_models.plots import png_figure
 from quant_models.train import TrainConfig, TrainResult, train
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,7 +71,8 @@ class BenchConfig:
     work: Path = Path("bench/work/accuracy")
 
 
-def _median_speed(history: list[dict[str, Any]]) -> float:
+def median_speed(history: list[dict[str, Any]]) -> float:
+    """Steady training images/s of a run: the median over its epochs after the first."""
     # The first epoch pays for cuDNN autotuning and allocator warm-up; the median of the rest is the steady rate.
     speeds = [r["images_per_s"] for r in history[1:]] or [history[0]["images_per_s"]]
     return statistics.median(speeds)
@@ -102,7 +104,7 @@ def run(cfg: BenchConfig, results: Path, rows_to_run: tuple[Row, ...] = ROWS, na
             "map50": m["map50"], "map50_95": m["map50_95"], "best_map50": m["best_map50"],
             "params": cost.params, "weight_kib": cost.weight_memory_bits / 8 / 1024,
             "weight_bits": cost.weight_memory_bits, "gmacs": cost.macs / 1e9, "gbops": cost.bops / 1e9,
-            "train_images_per_s": _median_speed(m["epochs"]), "train_seconds": seconds,
+            "train_images_per_s": median_speed(m["epochs"]), "train_seconds": seconds,
         })
         record = _record(cfg, rows, data_seconds, earlier_seconds + time.perf_counter() - tick, title)
         save(record, results, name)
@@ -227,22 +229,14 @@ def to_markdown(record: dict[str, Any]) -> str:
 
 def plot(record: dict[str, Any], path: Path) -> None:
     """mAP against weight memory, one point per row."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for r in record["rows"]:
-        ax.scatter(r["weight_kib"], r["map50"], s=40)
-        ax.annotate(r["name"], (r["weight_kib"], r["map50"]), textcoords="offset points", xytext=(5, 5))
-    ax.set_xscale("log")
-    ax.set_xlabel("weight memory (KiB, log)")
-    ax.set_ylabel("val mAP@0.5")
-    ax.set_title("tinydet: accuracy vs weight memory")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    with png_figure(path) as (fig, ax):
+        for r in record["rows"]:
+            ax.scatter(r["weight_kib"], r["map50"], s=40)
+            ax.annotate(r["name"], (r["weight_kib"], r["map50"]), textcoords="offset points", xytext=(5, 5))
+        ax.set_xscale("log")
+        ax.set_xlabel("weight memory (KiB, log)")
+        ax.set_ylabel("val mAP@0.5")
+        ax.set_title("tinydet: accuracy vs weight memory")
 
 
 def cli(doc: str, rows: tuple[Row, ...], name: str, title: str, work: Path) -> None:

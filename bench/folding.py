@@ -28,6 +28,7 @@ from flows.estimates import estimate
 from flows.folding import RESOURCES, attrs_of, enumerate_groups, fold_fixed, with_attrs
 from flows.runner import run_flow
 from flows.steps import DEFAULT_STEPS
+from quant_models.plots import png_figure
 
 # UltraNet's published folding, per conv in order: (SIMD, PE) (shared/references.md).
 ULTRANET_SIMD_PE = ((3, 16), (16, 8), (16, 8), (16, 4), (8, 2), (8, 2), (8, 2), (8, 2), (8, 2))
@@ -132,23 +133,15 @@ def to_markdown(record: dict[str, Any]) -> str:
 
 def plot(record: dict[str, Any], path: Path) -> None:
     """FPS against LUTs for every row, one panel per case."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(record["cases"]), figsize=(6 * len(record["cases"]), 4))
-    for ax, case in zip(axes, record["cases"]):
-        for r in case["rows"]:
-            ax.scatter(r["lut"], r["fps"], s=40)
-            ax.annotate(r["name"], (r["lut"], r["fps"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        ax.axvline(case["budget"]["lut"], color="black", linestyle="--", linewidth=1)
-        ax.set_xlabel("LUT (FINN estimate; dashed: budget)")
-        ax.set_ylabel("FPS")
-        ax.set_title(f"{case['model']} on {case['board']} at {case['clock_mhz']:g} MHz")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    with png_figure(path, len(record["cases"]), (6 * len(record["cases"]), 4)) as (fig, axes):
+        for ax, case in zip(axes, record["cases"]):
+            for r in case["rows"]:
+                ax.scatter(r["lut"], r["fps"], s=40)
+                ax.annotate(r["name"], (r["lut"], r["fps"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.axvline(case["budget"]["lut"], color="black", linestyle="--", linewidth=1)
+            ax.set_xlabel("LUT (FINN estimate; dashed: budget)")
+            ax.set_ylabel("FPS")
+            ax.set_title(f"{case['model']} on {case['board']} at {case['clock_mhz']:g} MHz")
 
 
 def main() -> None:

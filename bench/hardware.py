@@ -22,6 +22,7 @@ from typing import Any
 
 from bench.accuracy import RESULTS
 from boards.catalogue import get_board
+from quant_models.plots import png_figure
 
 ULTRANET_PUBLISHED_CYCLES = 460_800  # shared/references.md: UltraNet's published folding, cycles per frame
 RESOURCES = ("lut", "ff", "bram18", "dsp")
@@ -83,27 +84,19 @@ def to_markdown(record: dict[str, Any]) -> str:
 
 def plot(record: dict[str, Any], path: Path) -> None:
     """Estimated vs simulated cycles per frame, and yosys LUTs against the budget, per build."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = record["rows"]
     names = [r["name"] for r in rows]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.5))
-    x = range(len(rows))
-    a.bar([i - 0.2 for i in x], [r["estimate_cycles"] for r in rows], 0.4, label="estimate")
-    a.bar([i + 0.2 for i in x], [r["sim_cycles"] for r in rows], 0.4, label="RTL simulation")
-    a.set_xticks(list(x), names, rotation=15, fontsize=8)
-    a.set_ylabel("cycles per frame")
-    a.legend()
-    b.bar([i - 0.2 for i in x], [r["synth"]["lut"] for r in rows], 0.4, label="yosys LUT")
-    b.bar([i + 0.2 for i in x], [r["budget"]["lut"] for r in rows], 0.4, label="LUT budget")
-    b.set_xticks(list(x), names, rotation=15, fontsize=8)
-    b.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    with png_figure(path, 2, (11, 3.5)) as (fig, (a, b)):
+        x = range(len(rows))
+        a.bar([i - 0.2 for i in x], [r["estimate_cycles"] for r in rows], 0.4, label="estimate")
+        a.bar([i + 0.2 for i in x], [r["sim_cycles"] for r in rows], 0.4, label="RTL simulation")
+        a.set_xticks(list(x), names, rotation=15, fontsize=8)
+        a.set_ylabel("cycles per frame")
+        a.legend()
+        b.bar([i - 0.2 for i in x], [r["synth"]["lut"] for r in rows], 0.4, label="yosys LUT")
+        b.bar([i + 0.2 for i in x], [r["budget"]["lut"] for r in rows], 0.4, label="LUT budget")
+        b.set_xticks(list(x), names, rotation=15, fontsize=8)
+        b.legend()
 
 
 def main() -> None:

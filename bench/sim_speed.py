@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.accuracy import RESULTS
+from quant_models.plots import png_figure
 
 
 @dataclass(frozen=True)
@@ -91,20 +92,12 @@ def to_markdown(record: dict[str, Any]) -> str:
 
 def plot(record: dict[str, Any], path: Path) -> None:
     """Bar chart of simulated cycles per second (log scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3))
-    names = [r["name"] for r in record["rows"]]
-    ax.barh(names, [r["sim_cycles_per_s"] for r in record["rows"]])
-    ax.set_xscale("log")
-    ax.set_xlabel("simulated cycles per second (log)")
-    ax.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    with png_figure(path, 1, (7, 3)) as (fig, ax):
+        names = [r["name"] for r in record["rows"]]
+        ax.barh(names, [r["sim_cycles_per_s"] for r in record["rows"]])
+        ax.set_xscale("log")
+        ax.set_xlabel("simulated cycles per second (log)")
+        ax.invert_yaxis()
 
 
 def main() -> None:
