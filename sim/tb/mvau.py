@@ -19,6 +19,7 @@ import cocotb
 import numpy as np
 
 from sim.axis import pack
+from sim.tb.finn_node import execute_int, one_node_model
 from sim.tb.streams import (BACKPRESSURE, PLAN_ENV, StreamInstance, cycled, fold_words, run_plan, write_hex,
                             write_plan)
 
@@ -242,36 +243,16 @@ def output_words(params: MvauParams, out: np.ndarray) -> list[int]:
 
 def finn_reference(case: MvauCase) -> np.ndarray:
     """Outputs [V, MH] from FINN's python execution of a one-node ``MVAU`` graph (finn.custom_op.fpgadataflow)."""
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.util.basic import qonnx_make_model
-
     p = case.params
     v = case.inputs.shape[0]
     idt = f"{'INT' if p.in_signed else 'UINT'}{p.in_bits}"
     odt = f"{'INT' if p.out_signed else 'UINT'}{p.out_bits}"
-    ins = ["inp", "weights"] + (["thresh"] if p.steps else [])
-    node = helper.make_node("MVAU", ins, ["outp"], domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
-                            MW=p.mw, MH=p.mh, SIMD=p.simd, PE=p.pe, inputDataType=idt,
-                            weightDataType=f"INT{p.w_bits}", outputDataType=odt, accDataType=f"INT{p.acc_bits}",
-                            ActVal=p.act_bias, binaryXnorMode=0, noActivation=int(p.steps == 0),
-                            numInputVectors=[v])
-    graph = helper.make_graph([node], "mvau", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [v, p.mw])],
-                              [helper.make_tensor_value_info("outp", TensorProto.FLOAT, [v, p.mh])])
-    model = ModelWrapper(qonnx_make_model(graph, producer_name="qdet-tb"))
-    model.set_tensor_datatype("inp", DataType[idt])
-    model.set_initializer("weights", case.weights.astype(np.float32))
-    model.set_tensor_datatype("weights", DataType[f"INT{p.w_bits}"])
-    if p.steps:
-        model.set_initializer("thresh", case.thresholds.astype(np.float32))
-    out = execute_onnx(model, {"inp": case.inputs.astype(np.float32)})["outp"]
-    result = np.rint(out).astype(np.int64)
-    if not np.array_equal(result, out):
-        raise AssertionError("FINN's MVAU returned non-integer values")
-    return result.reshape(v, p.mh)
-
+    inits = [("weights", case.weights, f"INT{p.w_bits}")] + ([("thresh", case.thresholds, None)] if p.steps else [])
+    model = one_node_model("MVAU", [v, p.mw], [v, p.mh], idt, initializers=inits, MW=p.mw, MH=p.mh, SIMD=p.simd,
+                           PE=p.pe, inputDataType=idt, weightDataType=f"INT{p.w_bits}", outputDataType=odt,
+                           accDataType=f"INT{p.acc_bits}", ActVal=p.act_bias, binaryXnorMode=0,
+                           noActivation=int(p.steps == 0), numInputVectors=[v])
+    return execute_int(model, case.inputs).reshape(v, p.mh)
 
 def build_plan(cases: Sequence[MvauCase], out_dir: Path) -> tuple[Path, Path]:
     """Write memory files, wrapper and plan for ``cases`` (expected beats from :func:`finn_reference`)."""

@@ -18,6 +18,7 @@ import cocotb
 import numpy as np
 
 from sim.axis import pack
+from sim.tb.finn_node import execute_int, one_node_model
 from sim.tb.streams import BACKPRESSURE, PLAN_ENV, StreamInstance, cycled, fold_words, run_plan, write_hex, write_plan
 
 
@@ -167,31 +168,15 @@ def output_words(params: ThresholdingParams, out: np.ndarray) -> list[int]:
 
 def finn_reference(case: ThresholdingCase) -> np.ndarray:
     """Outputs [V, C] from FINN's python execution of a one-node ``Thresholding`` graph, raw thresholds."""
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.util.basic import qonnx_make_model
-
     p = case.params
     v = case.inputs.shape[0]
     idt = f"{'INT' if p.in_signed else 'UINT'}{p.in_bits}"
     odt = f"{'INT' if p.out_signed else 'UINT'}{p.out_bits}"
-    node = helper.make_node("Thresholding", ["inp", "thresh"], ["outp"], domain="finn.custom_op.fpgadataflow",
-                            backend="fpgadataflow", NumChannels=p.c, PE=p.pe, numSteps=p.steps,
-                            inputDataType=idt, weightDataType="FLOAT32", outputDataType=odt, ActVal=p.act_bias,
-                            numInputVectors=[v])
-    graph = helper.make_graph([node], "thr", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [v, p.c])],
-                              [helper.make_tensor_value_info("outp", TensorProto.FLOAT, [v, p.c])])
-    model = ModelWrapper(qonnx_make_model(graph, producer_name="qdet-tb"))
-    model.set_tensor_datatype("inp", DataType[idt])
-    model.set_initializer("thresh", case.thresholds.astype(np.float32))
-    out = execute_onnx(model, {"inp": case.inputs.astype(np.float32)})["outp"]
-    result = np.rint(out).astype(np.int64)
-    if not np.array_equal(result, out):
-        raise AssertionError("FINN's Thresholding returned non-integer values")
-    return result.reshape(v, p.c)
-
+    model = one_node_model("Thresholding", [v, p.c], [v, p.c], idt,
+                           initializers=[("thresh", case.thresholds, None)], NumChannels=p.c, PE=p.pe,
+                           numSteps=p.steps, inputDataType=idt, weightDataType="FLOAT32", outputDataType=odt,
+                           ActVal=p.act_bias, numInputVectors=[v])
+    return execute_int(model, case.inputs).reshape(v, p.c)
 
 def build_plan(cases: Sequence[ThresholdingCase], out_dir: Path) -> tuple[Path, Path]:
     """Write threshold files, wrapper and plan for ``cases`` (expected beats from :func:`finn_reference`)."""

@@ -15,6 +15,7 @@ import pytest
 
 from sim.axis import pack
 from sim.cocotb_run import run_cocotb
+from sim.tb.finn_node import execute_int, one_node_model
 from sim.tools import available
 from sim.wrap import multi_instance_wrapper
 
@@ -23,24 +24,11 @@ RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
 
 def _finn_fmpadding(img: np.ndarray, pad: list[int], simd: int, dtype: str) -> np.ndarray:
     """FINN's FMPadding (Padding = [top, left, bottom, right]) on one NHWC image, by qonnx python execution."""
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.util.basic import qonnx_make_model
-
     _, h, w, c = img.shape
     oshape = (1, h + pad[0] + pad[2], w + pad[1] + pad[3], c)
-    node = helper.make_node("FMPadding", ["inp"], ["outp"], domain="finn.custom_op.fpgadataflow",
-                            backend="fpgadataflow", ImgDim=[h, w], Padding=pad, NumChannels=c, SIMD=simd,
-                            inputDataType=dtype, numInputVectors=1)
-    graph = helper.make_graph([node], "fmpad", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, img.shape)],
-                              [helper.make_tensor_value_info("outp", TensorProto.FLOAT, oshape)])
-    model = ModelWrapper(qonnx_make_model(graph))
-    model.set_tensor_datatype("inp", DataType[dtype])
-    model.set_tensor_datatype("outp", DataType[dtype])
-    return execute_onnx(model, {"inp": img.astype(np.float32)})["outp"]
-
+    model = one_node_model("FMPadding", img.shape, oshape, dtype, dtype, ImgDim=[h, w], Padding=pad,
+                           NumChannels=c, SIMD=simd, inputDataType=dtype, numInputVectors=1)
+    return execute_int(model, img)
 
 def _beats(t: np.ndarray, simd: int, bits: int) -> list[int]:
     """An NHWC tensor streamed channel fastest, SIMD elements per beat."""

@@ -16,6 +16,7 @@ import pytest
 
 from sim.axis import pack
 from sim.cocotb_run import run_cocotb
+from sim.tb.finn_node import execute_int, one_node_model
 from sim.tools import available
 from sim.wrap import multi_instance_wrapper
 
@@ -24,23 +25,11 @@ RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
 
 def _finn_maxpool(cols: np.ndarray, c: int, pe: int, kernel: tuple[int, int], dtype: str) -> np.ndarray:
     """FINN's Pool(Function=MaxPool) on an im2col tensor (1, OH, OW, K*C), by qonnx python execution."""
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.util.basic import qonnx_make_model
-
     _, oh, ow, _ = cols.shape
-    node = helper.make_node("Pool", ["inp"], ["outp"], domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
-                            Channels=c, PE=pe, KernelSize=list(kernel), Function="MaxPool", OutImgDims=[oh, ow],
-                            InputDataType=dtype, OutputDataType=dtype, BatchSize=1)
-    graph = helper.make_graph([node], "pool", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, cols.shape)],
-                              [helper.make_tensor_value_info("outp", TensorProto.FLOAT, (1, oh, ow, c))])
-    model = ModelWrapper(qonnx_make_model(graph))
-    model.set_tensor_datatype("inp", DataType[dtype])
-    model.set_tensor_datatype("outp", DataType[dtype])
-    return execute_onnx(model, {"inp": cols.astype(np.float32)})["outp"]
-
+    model = one_node_model("Pool", cols.shape, (1, oh, ow, c), dtype, dtype, Channels=c, PE=pe,
+                           KernelSize=list(kernel), Function="MaxPool", OutImgDims=[oh, ow], InputDataType=dtype,
+                           OutputDataType=dtype, BatchSize=1)
+    return execute_int(model, cols)
 
 def _depthwise_beats(cols: np.ndarray, c: int, pe: int, k: int, bits: int) -> list[int]:
     """The im2col tensor in FINN's depthwise SWG hardware order: per pixel, fold f, window position, PE lanes."""

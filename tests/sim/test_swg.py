@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from sim.cocotb_run import run_cocotb
+from sim.tb.finn_node import FPGADATAFLOW, execute_int, one_node_model
 from sim.tools import available
 from sim.wrap import multi_instance_wrapper
 
@@ -35,38 +36,25 @@ def _odim(ifm: int, k: int, s: int, d: int) -> int:
 
 def _finn_node(p: dict, signed: bool):
     """A one-node FINN model of the RTL SWG with these parameters, and its custom-op wrapper."""
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
-    from qonnx.util.basic import qonnx_make_model
 
     dt = f"{'INT' if signed else 'UINT'}{p['BITS']}" if p["BITS"] > 1 or signed else "BINARY"
     ishape = [1, p["IFM_H"], p["IFM_W"], p["C"]]
     oshape = [1, p["OFM_H"], p["OFM_W"], p["K_H"] * p["K_W"] * p["C"]]
-    node = helper.make_node(
-        "ConvolutionInputGenerator_rtl", ["inp"], ["outp"], domain="finn.custom_op.fpgadataflow.rtl",
-        backend="fpgadataflow", ConvKernelDim=[p["K_H"], p["K_W"]], IFMChannels=p["C"],
-        IFMDim=[p["IFM_H"], p["IFM_W"]], OFMDim=[p["OFM_H"], p["OFM_W"]], SIMD=p["SIMD"],
-        Stride=[p["STRIDE_H"], p["STRIDE_W"]], Dilation=[p["DIL_H"], p["DIL_W"]], inputDataType=dt,
-        outputDataType=dt, depthwise=p["DEPTHWISE"], parallel_window=p["PARALLEL_WINDOW"], exec_mode="cppsim")
-    graph = helper.make_graph([node], "swg", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, ishape)],
-                              [helper.make_tensor_value_info("outp", TensorProto.FLOAT, oshape)])
-    model = ModelWrapper(qonnx_make_model(graph))
-    model.set_tensor_datatype("inp", DataType[dt])
-    model.set_tensor_datatype("outp", DataType[dt])
+    model = one_node_model(
+        "ConvolutionInputGenerator_rtl", ishape, oshape, dt, dt, domain=f"{FPGADATAFLOW}.rtl",
+        ConvKernelDim=[p["K_H"], p["K_W"]], IFMChannels=p["C"], IFMDim=[p["IFM_H"], p["IFM_W"]],
+        OFMDim=[p["OFM_H"], p["OFM_W"]], SIMD=p["SIMD"], Stride=[p["STRIDE_H"], p["STRIDE_W"]],
+        Dilation=[p["DIL_H"], p["DIL_W"]], inputDataType=dt, outputDataType=dt, depthwise=p["DEPTHWISE"],
+        parallel_window=p["PARALLEL_WINDOW"], exec_mode="cppsim")
     return model, getCustomOp(model.graph.node[0])
-
 
 def _golden(p: dict, signed: bool, x: np.ndarray) -> np.ndarray:
     """FINN's folded output stream for frames ``x`` (F, H, W, C): (F, beats, elements per beat)."""
-    from qonnx.core.onnx_exec import execute_onnx
-
     model, op = _finn_node(p, signed)
     fshape = op.get_folded_output_shape()
     beats = int(np.prod(fshape[1:-1]))
-    out = [execute_onnx(model, {"inp": f[None].astype(np.float32)})["outp"].reshape(beats, fshape[-1]) for f in x]
-    return np.rint(np.stack(out)).astype(np.int64)
+    return np.stack([execute_int(model, f[None]).reshape(beats, fshape[-1]) for f in x])
 
 
 def _random_params(rng: random.Random, **force) -> dict:
