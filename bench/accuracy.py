@@ -29,6 +29,7 @@ from quant_models.complexity import model_complexity
 from quant_models.data import generate_synthetic
 from quant_models.loss import LossWeights
 from quant_models.plots import png_figure
+from quant_models.run_layout import RunLayout
 from quant_models.train import TrainConfig, TrainResult, train
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -143,15 +144,16 @@ def train_row(cfg: BenchConfig, row: Row, data: Path) -> TrainResult:
     float_epochs = round(row.float_share * cfg.epochs)
     if not 0 <= float_epochs < cfg.epochs:
         raise ValueError(f"row {row.name!r}: float_share {row.float_share} leaves no quantized epoch of {cfg.epochs}")
+    # overwrite: a bench's work folders are scratch, and every invocation measures its rows afresh.
     common = {"data": data, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed, "device": cfg.device,
-              "loss": LossWeights(box=row.box_weight), "progress": False}
+              "loss": LossWeights(box=row.box_weight), "progress": False, "overwrite": True}
     out = _row_dir(cfg, row.name)
     init = None
     if float_epochs:
         warm = train(TrainConfig(out=out / "float_warm_start", bits=None, epochs=float_epochs,
                                  eval_every=float_epochs, **common))
         init = warm.last
-    teacher = _row_dir(cfg, row.teacher) / "last.pt" if row.teacher else None
+    teacher = RunLayout(_row_dir(cfg, row.teacher)).last if row.teacher else None
     epochs = cfg.epochs - float_epochs
     return train(TrainConfig(out=out, bits=None if row.bits == "float" else row.bits, epochs=epochs, init=init,
                              teacher=teacher, eval_every=min(cfg.eval_every, epochs), **common))

@@ -91,13 +91,13 @@ def run_case(case: Case, work: Path) -> dict[str, Any]:
     cfg = FlowConfig(out=work / "build", board=case.board, clock_mhz=case.clock_mhz, verify_images=2,
                      checkpoint=ckpt)
     run_flow(onnx_path, cfg, DEFAULT_STEPS)
-    est = json.loads((cfg.out / "report" / "estimates.json").read_text())
+    est = cfg.layout.read_estimates()
     rows = [{"name": "qdet --max-fps", **{k: est[k] for k in KEYS}},
             {"name": "FINN SetFolding (qdet's cycles as target)", **est["finn_setfolding"]}]
     if "qdet_at_finn_fps" in est:
         rows.append({"name": "qdet at FINN's cycles", **est["qdet_at_finn_fps"]})
     if case.model == "ultranet":
-        folded = ModelWrapper(str(cfg.out / "steps" / "06_fold.onnx"))
+        folded = ModelWrapper(str(cfg.layout.step_checkpoint("fold")))
         rows.append({"name": "UltraNet published folding", **published_row(folded, case, cfg)})
     for row in rows:
         row.setdefault("latency_us", None)

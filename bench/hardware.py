@@ -8,7 +8,7 @@ throughput relative to UltraNet's published folding (460,800 cycles per frame). 
 
     python -m bench.hardware NAME=BUILD [NAME=BUILD ...] [--frames 2] [--backpressure 0.2] [--reuse]
 
-``--reuse`` takes BUILD/sim/result.json and BUILD/synth/utilization.json as ``qdet sim`` / ``qdet synth`` left them
+``--reuse`` takes the simulation and synthesis results as ``qdet sim`` / ``qdet synth`` left them
 (synthesis takes minutes per build) instead of running them again.
 """
 
@@ -30,20 +30,20 @@ RESOURCES = ("lut", "ff", "bram18", "dsp")
 
 def measure(name: str, build: Path, frames: int, backpressure: float, reuse: bool) -> dict[str, Any]:
     """Simulate and synthesize one build (or read what qdet sim / qdet synth wrote, with ``reuse``)."""
+    from flows.build import BuildLayout
     from hls.synth import synth_build
     from sim.network import SimConfig, simulate
 
-    est = json.loads((build / "report" / "estimates.json").read_text())
-    sim_path, synth_path = build / "sim" / "result.json", build / "synth" / "utilization.json"
-    if reuse and sim_path.is_file():
-        sim = json.loads(sim_path.read_text())
-    else:
-        simulate(build, SimConfig(images=frames, backpressure=backpressure))
-        sim = json.loads(sim_path.read_text())
+    layout = BuildLayout(build)
+    est = layout.read_estimates()
+    sim_path, synth_path = layout.sim_result, layout.synth_result
+    if not (reuse and sim_path.is_file()):
+        simulate(layout, SimConfig(images=frames, backpressure=backpressure))
+    sim = json.loads(sim_path.read_text())
     if sim["mismatches"] or sim.get("status", "done") != "done":
         raise SystemExit(f"{name}: simulation not bit-exact ({sim['mismatches']} mismatches, {sim.get('status')})")
-    synth = json.loads(synth_path.read_text()) if reuse and synth_path.is_file() else synth_build(build)
-    arch = json.loads((build / "io_spec.json").read_text()).get("model_config", {}).get("arch")
+    synth = json.loads(synth_path.read_text()) if reuse and synth_path.is_file() else synth_build(layout)
+    arch = json.loads(layout.io_spec.read_text()).get("model_config", {}).get("arch")
     budget = get_board(est["board"]).budget
     used = synth["total"]
     over = [r for r in RESOURCES if used.get(r, 0) > getattr(budget, r)]

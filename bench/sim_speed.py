@@ -62,7 +62,9 @@ def run(build: Path, backpressure: float, rows: tuple[Row, ...] = ROWS) -> dict[
                     "bit_exact_frames": 0 if cut else r.frames,
                     "total_s": time.perf_counter() - tick})
         print(f"{row.name}: {r.sim_cycles_per_s:,.0f} cycles/s", flush=True)
-    est = json.loads((build / "report" / "estimates.json").read_text())
+    from flows.build import BuildLayout
+
+    est = BuildLayout(build).read_estimates()
     return {"build": str(build), "board": est.get("board"), "estimate_cycles_per_frame": est["cycles_per_frame"],
             "backpressure": backpressure, "rows": out, "machine": f"{platform.machine()}, {_cores()} cores",
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}

@@ -1,4 +1,4 @@
-"""Vivado hand-off: ``BUILD/vivado/`` with a Tcl project for the build's board, an XDC clock, a run script, a README.
+"""Vivado hand-off: the build's vivado folder with a Tcl project for the build's board, an XDC clock, a run script, a README.
 
 For a Zynq board (``Shell.ZYNQ``) ``create_project.tcl`` builds a block design - the processing system
 (``processing_system7`` on Zynq-7000, ``zynq_ultra_ps_e`` on Zynq UltraScale+), an AXI DMA whose MM2S stream feeds
@@ -15,12 +15,12 @@ is not on PATH the caller reports :attr:`VivadoPlan.how_to_run`.
 
 from __future__ import annotations
 
-import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from boards.catalogue import Board, Shell, UnknownBoardError, get_board
 
@@ -43,11 +43,39 @@ class VivadoError(RuntimeError):
     """The hand-off cannot be written or Vivado failed; the message says what to do."""
 
 
+class BuildView(Protocol):
+    """What the hand-off needs of a build (:class:`flows.build.BuildLayout` has it; this floor imports no flows)."""
+
+    @property
+    def root(self) -> Path:
+        """The build folder."""
+
+    @property
+    def rtl_dir(self) -> Path:
+        """The generated RTL."""
+
+    @property
+    def manifest(self) -> Path:
+        """The RTL's manifest file."""
+
+    @property
+    def vivado_dir(self) -> Path:
+        """Where the hand-off goes."""
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The RTL's manifest (an error naming what to run when absent)."""
+
+    def target(self) -> tuple[Board, float]:
+        """(Board, clock in MHz) of the build."""
+
+
 @dataclass(frozen=True)
 class VivadoPlan:
     """What :func:`write_vivado` writes for one build; built by :func:`plan_vivado`."""
 
     build_dir: Path
+    rtl_dir: Path
+    out_dir: Path  # the build's vivado folder
     board: Board
     clock_mhz: float
     sources: tuple[str, ...]  # HDL files in BUILD/rtl, top last
@@ -58,11 +86,6 @@ class VivadoPlan:
     out_beats: int
     jobs: int = 2
     notes: tuple[str, ...] = field(default=())
-
-    @property
-    def out_dir(self) -> Path:
-        """``BUILD/vivado``."""
-        return self.build_dir / "vivado"
 
     @property
     def zynq(self) -> bool:
@@ -84,16 +107,10 @@ class VivadoPlan:
         """What to do where Vivado is installed."""
         what = ("block design, bitstream and hand-off files in vivado/out/" if self.zynq
                 else "qdet_top out of context (utilization and timing)")
-        return (f"Copy {self.build_dir} (rtl/ and vivado/ are self-contained) to a machine with Vivado, source its "
-                f"settings64.sh, and run `sh vivado/run.sh` ({what}); `sh vivado/run.sh ooc` synthesizes qdet_top "
-                f"alone. Details: {self.out_dir / 'README.md'}")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise VivadoError(f"{path}: cannot read it ({exc})") from None
+        run = Path(os.path.relpath(self.out_dir / "run.sh", self.build_dir)).as_posix()
+        return (f"Copy {self.build_dir} (its {self.rtl_dir.name} and {self.out_dir.name} folders are self-contained) "
+                f"to a machine with Vivado, source its settings64.sh, and run `sh {run}` ({what}); `sh {run} ooc` "
+                f"synthesizes qdet_top alone. Details: {self.out_dir / 'README.md'}")
 
 
 def _port(manifest: dict[str, Any], name: str, path: Path) -> tuple[int, int]:
@@ -104,26 +121,31 @@ def _port(manifest: dict[str, Any], name: str, path: Path) -> tuple[int, int]:
         raise VivadoError(f"{path}: no ports.{name}.width / beats_per_frame: regenerate the RTL") from None
 
 
-def plan_vivado(build_dir: Path, *, board: str | None = None, clock_mhz: float | None = None,
+def plan_vivado(build: BuildView, *, board: str | None = None, clock_mhz: float | None = None,
                 jobs: int = 2) -> VivadoPlan:
-    """Plan the hand-off of ``build_dir``: board and clock from the build (``report/estimates.json``, else
-    ``rtl/manifest.json``), sources and port widths from ``rtl/``. Raises VivadoError when something is missing."""
-    build_dir = Path(build_dir)
-    rtl = build_dir / "rtl"
-    manifest_path = rtl / "manifest.json"
+    """Plan the hand-off of ``build``: board and clock from the build (or the arguments), sources and port widths
+    from its rtl folder. Raises VivadoError when something is missing."""
+    rtl, manifest_path = build.rtl_dir, build.manifest
     if not manifest_path.is_file():
-        raise VivadoError(f"{manifest_path} does not exist: generate the RTL first (BUILD/rtl with qdet_top)")
-    manifest = _read_json(manifest_path)
-    est_path = build_dir / "report" / "estimates.json"
-    est = _read_json(est_path) if est_path.is_file() else {}
-    name = board or est.get("board") or manifest.get("board")
-    if not name:
-        raise VivadoError(f"cannot tell the board of {build_dir}: no {est_path}; give the board")
+        raise VivadoError(f"{manifest_path} does not exist: generate the RTL first (`qdet bitstream` does it for a "
+                          "build that has its fold step)")
+    # The layout's error type (FlowError, a RuntimeError) lives on a higher floor than this one.
     try:
-        target = get_board(str(name))
-    except UnknownBoardError as exc:
+        manifest = build.read_manifest()
+    except RuntimeError as exc:
         raise VivadoError(str(exc)) from None
-    clock = float(clock_mhz or est.get("clock_mhz") or manifest.get("clock_mhz") or target.clock_mhz)
+    try:
+        target, build_clock = build.target()
+    except RuntimeError as exc:
+        if board is None:
+            raise VivadoError(f"cannot tell the board of {build.root}: {exc}") from None
+        target, build_clock = None, None
+    if board is not None:
+        try:
+            target = get_board(str(board))
+        except UnknownBoardError as exc:
+            raise VivadoError(str(exc)) from None
+    clock = float(clock_mhz or build_clock or target.clock_mhz)
     files = sorted(p.name for p in rtl.iterdir() if p.is_file())
     top = str(manifest.get("top", "qdet_top"))
     hdl = [f for f in files if f.endswith(HDL_SUFFIXES)]
@@ -145,8 +167,9 @@ def plan_vivado(build_dir: Path, *, board: str | None = None, clock_mhz: float |
                      "Written: the out-of-context script (ooc_synth.tcl), which gives Vivado's utilization and timing "
                      "of qdet_top on this part")
     if jobs < 1:
-        raise VivadoError(f"jobs must be >= 1, got {jobs}")
-    return VivadoPlan(build_dir=build_dir, board=target, clock_mhz=clock, sources=sources, mem_files=mems,
+        raise VivadoError(f"--jobs must be >= 1, got {jobs}")
+    return VivadoPlan(build_dir=build.root, rtl_dir=rtl, out_dir=build.vivado_dir, board=target, clock_mhz=clock,
+                      sources=sources, mem_files=mems,
                       in_width=in_width, out_width=out_width, in_beats=in_beats, out_beats=out_beats, jobs=jobs,
                       notes=tuple(notes))
 
@@ -183,7 +206,7 @@ def render(plan: VivadoPlan) -> dict[str, str]:
 
 
 def write_vivado(plan: VivadoPlan) -> list[Path]:
-    """Write ``BUILD/vivado/`` (see :func:`render`); returns the files written."""
+    """Write the hand-off into the build's vivado folder (see :func:`render`); returns the files written."""
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in render(plan).items():
@@ -200,7 +223,7 @@ def find_vivado() -> Path | None:
 
 
 def run_vivado(plan: VivadoPlan, vivado: Path, timeout_s: float | None = None) -> list[Path]:
-    """Run the plan's main script in Vivado batch mode (in ``BUILD/vivado``); returns the hand-off files made.
+    """Run the plan's main script in Vivado batch mode (in its vivado folder); returns the hand-off files made.
 
     Raises VivadoError naming the log when Vivado fails or the expected outputs are missing."""
     log = plan.out_dir / ("vivado.log" if plan.zynq else "vivado_ooc.log")

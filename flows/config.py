@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boards.catalogue import Board, get_board
+from flows.build import BuildLayout
+from flows.errors import FlowError
 
-
-class FlowError(RuntimeError):
-    """A build that cannot go on; the message names the file, node, layer or step and says what to do."""
+__all__ = ["FlowConfig", "FlowError"]
 
 
 @dataclass(frozen=True)
@@ -32,17 +32,32 @@ class FlowConfig:
     folding: Path | None = None
     start: str | None = None
     stop: str | None = None
+    # Replace a finished (or partial) build in ``out`` when starting from the first step; without it, such a build
+    # is refused (resume it with ``start`` instead).
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         get_board(self.board)  # an unknown board fails here, with the list of known ones
         if self.clock_mhz is not None and not 1.0 <= self.clock_mhz <= 1000.0:
             raise FlowError(f"clock {self.clock_mhz} MHz is out of range (1..1000 MHz)")
         if self.target_fps is not None and not self.target_fps > 0:
-            raise FlowError(f"target FPS must be > 0, got {self.target_fps}")
+            raise FlowError(f"--target-fps must be > 0, got {self.target_fps:g}")
+        if self.target_cycles is not None and self.target_cycles < 1:
+            raise FlowError(f"--target-fps {self.target_fps:g} is above one frame per clock cycle at "
+                            f"{self.clock:g} MHz ({self.clock * 1e6:g} FPS); ask for less, or use --max-fps")
         if self.folding is not None and self.target_fps is not None:
-            raise FlowError("a folding file and a target FPS exclude each other: the file decides the throughput")
+            raise FlowError("--folding and --target-fps exclude each other: the folding file decides the throughput")
         if self.verify_images < 0:
-            raise FlowError(f"verify_images must be >= 0, got {self.verify_images}")
+            raise FlowError(f"--verify must be >= 0, got {self.verify_images}")
+        for option, path, kind in (("--folding", self.folding, "file"), ("--checkpoint", self.checkpoint, "file"),
+                                   ("--verify-data", self.verify_data, "dir")):
+            if path is not None and not (Path(path).is_file() if kind == "file" else Path(path).is_dir()):
+                raise FlowError(f"{option} {path}: no such {'file' if kind == 'file' else 'directory'}")
+
+    @property
+    def layout(self) -> BuildLayout:
+        """The build directory's layout: every path of the build."""
+        return BuildLayout(Path(self.out))
 
     @property
     def target(self) -> Board:

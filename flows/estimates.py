@@ -51,7 +51,7 @@ def folding_of_node(op) -> dict[str, int]:
     return {k: int(op.get_nodeattr(k)) for k in ("PE", "SIMD") if k in op.get_nodeattr_types()}
 
 
-# --- estimate next to synthesis (BUILD/synth/utilization.json) and simulation (BUILD/sim/result.json) ------------
+# --- estimate next to synthesis (qdet synth) and simulation (qdet sim) -----------------------------------------
 
 SYNTH_RESOURCES = ("lut", "ff", "bram18", "uram", "dsp")
 

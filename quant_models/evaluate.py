@@ -11,9 +11,11 @@ import torch
 from quant_models.checkpoint import load_model
 from quant_models.data import DetectionTensors, load_dataset, to_tensors
 from quant_models.decode import DecodeConfig, Detections, decode
+from quant_models.device import check_device
 from quant_models.draw import draw_detections
 from quant_models.metrics import MapResult, detection_map
 from quant_models.models import Detector
+from quant_models.run_layout import RunLayout
 
 
 @torch.no_grad()
@@ -63,8 +65,13 @@ class EvalReport:
 def evaluate_checkpoint(ckpt: Path, data: Path, split: str = "val", out: Path | None = None,
                         device: str = "cpu", num_pictures: int = 8) -> EvalReport:
     """Evaluate a checkpoint on ``data``/``split``; writes ``eval.json`` and ``predictions.png`` into ``out``
-    (default: the checkpoint's folder)."""
-    model, _ = load_model(ckpt)
+    (default: the checkpoint's folder).
+
+    The device name, the checkpoint and the output folder are checked before the data are read
+    (``DeviceError``, ``CheckpointError``, ``OutputPathError``)."""
+    check_device(device)
+    model, _ = load_model(ckpt)  # first: a missing checkpoint is the more basic mistake than its folder
+    layout = RunLayout(Path(out) if out is not None else Path(ckpt).parent).check_eval_writable("--out")
     model.to(device)
     dataset = load_dataset(Path(data), split)
     names = tuple(model.cfg.class_names) or dataset.class_names
@@ -73,12 +80,11 @@ def evaluate_checkpoint(ckpt: Path, data: Path, split: str = "val", out: Path | 
                          f"but {ckpt} was trained for {model.cfg.num_classes} ({', '.join(names)})")
     tensors = to_tensors(dataset, model.cfg.input_size)
     result, preds = evaluate_tensors(model, tensors, device)
-    out = Path(out) if out is not None else Path(ckpt).parent
-    out.mkdir(parents=True, exist_ok=True)
-    picture = out / "predictions.png"
+    layout.root.mkdir(parents=True, exist_ok=True)
+    picture = layout.predictions
     draw_detections(tensors.images[:num_pictures], preds[:num_pictures], names, picture,
                     targets=targets_of(tensors)[:num_pictures], max_images=num_pictures)
-    report = out / "eval.json"
+    report = layout.eval_report
     rep = EvalReport(str(ckpt), split, result, str(picture), str(report))
     report.write_text(json.dumps(asdict(rep), indent=2, sort_keys=True, default=float) + "\n")
     return rep

@@ -102,7 +102,8 @@ ACT_QUANTIZERS: dict[int, type] = {
 
 
 class BitSpecError(ValueError):
-    """A bit-width spec string that cannot be parsed; the message shows the grammar."""
+    """A bit-width spec that cannot be parsed (the message shows the grammar) or that names a layer the model
+    does not have (the message names the override and the valid range)."""
 
 
 GRAMMAR = (

@@ -5,14 +5,22 @@ Design notes:
   not starved by a Python data loader and two CPU cores are not spent decoding PNGs every epoch.
 - Every epoch draws its shuffling and augmentation from a generator seeded by (seed, epoch), so a resumed run
   continues exactly where a straight run would have been.
-- Checkpoints (``last.pt`` every epoch, ``best.pt`` on the best val mAP@0.5) are written atomically.
+- Checkpoints (the last epoch's, and the best val mAP@0.5's) are written atomically; :class:`RunLayout` names
+  every file of a run.
+- Every option is checked before the data set is loaded or the model built, so a typo costs nothing, and an
+  existing run is never replaced unless ``overwrite`` (``--overwrite``) asks for it.
+- Progress is a tqdm bar only on a terminal; a log (``make demo > log``) gets plain lines instead of megabytes of
+  carriage-return updates. Where library warnings go is the caller's choice (the CLI sends them to the run's
+  log, ``RunLayout.log``, with ``quant_models.chatter``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +29,18 @@ import torch
 from tqdm import tqdm
 
 from quant_models.anchors import kmeans_anchors
-from quant_models.checkpoint import load_model, read_checkpoint, save_checkpoint
+from quant_models.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from quant_models.data import AugmentConfig, DetectionTensors, augment_batch, load_dataset, to_tensors
+from quant_models.device import DeviceError, check_device
 from quant_models.evaluate import evaluate_tensors
 from quant_models.loss import LossWeights, detection_loss, distillation_loss
-from quant_models.models import Detector, DetectorConfig, build_model, default_config
+from quant_models.models import (ARCHITECTURES, Detector, DetectorConfig, build_model, default_config,
+                                 validate_bits)
 from quant_models.plots import plot_training_curves
+from quant_models.run_layout import RunLayout
+
+# Without a terminal, one plain progress line at most this often within an epoch (the per-epoch line always).
+PROGRESS_LINE_SECONDS = 30.0
 
 
 class TrainError(ValueError):
@@ -55,18 +69,23 @@ class TrainConfig:
     kd_weight: float = 1.0
     init: Path | None = None
     resume: bool = False
+    overwrite: bool = False  # replace an existing run in ``out`` (its checkpoints are deleted first)
     eval_every: int = 1  # validate every N epochs (and always after the last one)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossWeights = field(default_factory=LossWeights)
-    progress: bool = True
+    progress: bool = True  # report progress at all (per-epoch lines, and a bar or periodic lines within one)
+    progress_bar: bool | None = None  # None: a bar only when stderr is a terminal, plain lines otherwise
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
-            raise TrainError(f"epochs and batch size must be >= 1 (got {self.epochs}, {self.batch_size})")
+            raise TrainError(f"--epochs and --batch-size must be >= 1 (got {self.epochs}, {self.batch_size})")
         if self.eval_every < 1:
-            raise TrainError(f"eval_every must be >= 1, got {self.eval_every}")
+            raise TrainError(f"--eval-every must be >= 1, got {self.eval_every}")
         if self.lr <= 0:
-            raise TrainError(f"learning rate must be > 0, got {self.lr}")
+            raise TrainError(f"--lr (learning rate) must be > 0, got {self.lr}")
+        if self.resume and self.overwrite:
+            raise TrainError(f"--resume and --overwrite both given for {self.out}: --resume continues the run, "
+                             "--overwrite replaces it; choose one")
 
 
 @dataclass
@@ -127,25 +146,59 @@ def _history_record(epoch: int, losses: dict[str, float], n_batches: int, images
     return rec
 
 
+def check_train_config(cfg: TrainConfig) -> RunLayout:
+    """Every check that needs neither the data set nor a model, cheapest first; returns the run's layout.
+
+    Device name, architecture and bit spec (layer overrides against the model's conv layers), the run directory
+    (writable; an existing run needs ``--resume`` or ``--overwrite``), and that the teacher / init / resume
+    checkpoints exist. Raises :class:`TrainError`, ``BitSpecError``, ``OutputPathError`` or
+    ``CheckpointError``; touches nothing on disk."""
+    try:
+        check_device(cfg.device)
+    except DeviceError as exc:
+        raise TrainError(str(exc)) from exc
+    if cfg.model not in ARCHITECTURES:
+        raise TrainError(f"--model {cfg.model}: unknown architecture; known: {', '.join(sorted(ARCHITECTURES))}")
+    try:
+        default_config(cfg.model, 1, None, cfg.width, cfg.depth)
+    except ValueError as exc:  # width <= 0, depth < 0: the message names the flag
+        raise TrainError(str(exc)) from exc
+    validate_bits(cfg.bits, cfg.model, cfg.width, cfg.depth)
+    layout = RunLayout(Path(cfg.out)).check_writable("--out")
+    if cfg.resume and not layout.last.is_file():
+        raise TrainError(f"--resume: {layout.root} has no {layout.last.name} to continue from; start the run "
+                         "without --resume")
+    if not cfg.resume and layout.has_checkpoint() and not cfg.overwrite:
+        raise TrainError(f"--out {layout.root} already holds {layout.describe()}; pass --resume to continue it "
+                         "or --overwrite to replace it (or choose another --out)")
+    for path, option in ((cfg.teacher, "--teacher"), (cfg.init, "--init")):
+        if path is not None and not Path(path).is_file():
+            raise CheckpointError(f"{option} {path}: checkpoint does not exist; give a RUN/best.pt or RUN/last.pt "
+                                  "written by `qdet train`")
+    return layout
+
+
 def train(cfg: TrainConfig) -> TrainResult:
-    """Run (or resume) a training run; returns where the checkpoints and metrics are."""
-    out = Path(cfg.out)
+    """Run (or resume) a training run; returns where the checkpoints and metrics are.
+
+    All options are checked first (:func:`check_train_config`); with ``overwrite``, the earlier run's files are
+    deleted only once the data is loaded and the model built, just before the first epoch."""
+    layout = check_train_config(cfg)
     device = cfg.device
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainError(f"--device {device} asked for, but torch sees no CUDA device; use --device cpu")
+    # Checkpoints are read before the data: a foreign or corrupt file fails in a second, not after the images.
+    ckpt = read_checkpoint(layout.last) if cfg.resume else None
+    base = None
+    for path in (cfg.teacher, cfg.init) if ckpt is None else ():  # a resumed run has its own model config
+        if path is not None:
+            base = DetectorConfig.from_dict(read_checkpoint(path)["model_config"])
     data, size = Path(cfg.data), _input_size(cfg)
     train_set, val_set = (to_tensors(load_dataset(data, split), size, cache_dir=data / ".cache")
                           for split in ("train", "val"))
-    if cfg.resume:
-        ckpt = read_checkpoint(out / "last.pt")
+    if ckpt is not None:
         model_cfg = DetectorConfig.from_dict(ckpt["model_config"])
         start_epoch, history, best = ckpt["epoch"], ckpt["history"], ckpt["best_map50"]
     else:
-        ckpt, start_epoch, history, best = None, 0, [], -1.0
-        base = None
-        for path in (cfg.teacher, cfg.init):
-            if path is not None:
-                base = DetectorConfig.from_dict(read_checkpoint(path)["model_config"])
+        start_epoch, history, best = 0, [], -1.0
         model_cfg = _model_config(cfg, train_set, base)
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg)
@@ -168,7 +221,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     anchors = torch.tensor(model_cfg.anchors, dtype=torch.float32, device=device)
     images_dev = train_set.images.to(device)
     boxes_dev, labels_dev = train_set.boxes.to(device), train_set.labels.to(device)
-    out.mkdir(parents=True, exist_ok=True)
+    if cfg.overwrite:
+        layout.remove_training_files()  # everything was checked: the old run cannot leave a stale best.pt
+    layout.root.mkdir(parents=True, exist_ok=True)
+    report = _Progress(cfg)
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         gen = _epoch_generator(cfg.seed, epoch, device)
@@ -177,8 +233,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         _sync(device)
         tick = time.perf_counter()
         batches = range(0, len(order), cfg.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress, leave=False)
-        for start in bar:
+        for step, start in enumerate(report.batches(batches, epoch)):
             idx = order[start:start + cfg.batch_size]
             imgs, boxes, labels = augment_batch(images_dev[idx], boxes_dev[idx], labels_dev[idx], cfg.augment, gen)
             output = model(imgs)
@@ -197,7 +252,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             sums["total"] += float(loss.detach())
             for k, v in parts.items():
                 sums[k] += v
-            bar.set_postfix(loss=f"{sums['total'] / (start // cfg.batch_size + 1):.4f}")
+            report.batch(epoch, step, len(batches), sums["total"] / (step + 1))
         _sync(device)
         seconds = time.perf_counter() - tick
         validate = (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs
@@ -210,15 +265,50 @@ def train(cfg: TrainConfig) -> TrainResult:
                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
                    "history": history, "best_map50": best, "train_config": _jsonable(cfg)}
         if improved:
-            save_checkpoint(out / "best.pt", payload)
-        save_checkpoint(out / "last.pt", payload)
-        if cfg.progress:
-            shown = "" if val is None else f"  val mAP@0.5 {val.map50:.3f}  mAP@0.5:0.95 {val.map50_95:.3f}"
-            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f}{shown}  "
-                       f"{rec['images_per_s']:.0f} img/s")
-        _write_metrics(out, history, model_cfg, cfg)
-    metrics = _write_metrics(out, history, model_cfg, cfg)
-    return TrainResult(out=out, best=out / "best.pt", last=out / "last.pt", metrics=metrics)
+            save_checkpoint(layout.best, payload)
+        save_checkpoint(layout.last, payload)
+        shown = "" if val is None else f"  val mAP@0.5 {val.map50:.3f}  mAP@0.5:0.95 {val.map50_95:.3f}"
+        report.line(f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f}{shown}  {rec['images_per_s']:.0f} img/s")
+        _write_metrics(layout, history, model_cfg, cfg)
+    metrics = _write_metrics(layout, history, model_cfg, cfg)
+    return TrainResult(out=layout.root, best=layout.best, last=layout.last, metrics=metrics)
+
+
+class _Progress:
+    """Progress of a run: a tqdm bar on a terminal, else a plain line every :data:`PROGRESS_LINE_SECONDS`."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.enabled = cfg.progress
+        wanted = cfg.progress_bar
+        self.bar = self.enabled and (sys.stderr.isatty() if wanted is None else wanted)
+        self.epochs = cfg.epochs
+        self.last_line = 0.0
+        self._bar: Any = None
+
+    def batches(self, batches: range, epoch: int) -> Iterator[int]:
+        """Iterate ``batches``, with a bar when one is shown."""
+        self.last_line = time.perf_counter()
+        if not self.bar:
+            return iter(batches)
+        self._bar = tqdm(batches, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False)
+        return iter(self._bar)
+
+    def batch(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        """After each batch: update the bar, or print a plain line when the last one is long enough ago."""
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{loss:.4f}")
+        elif self.enabled and step + 1 < steps and time.perf_counter() - self.last_line >= PROGRESS_LINE_SECONDS:
+            self.line(f"epoch {epoch + 1}/{self.epochs}: batch {step + 1}/{steps}, loss {loss:.4f}")
+            self.last_line = time.perf_counter()
+
+    def line(self, text: str) -> None:
+        """One progress line on stdout (through tqdm while a bar is shown, so the bar is not torn)."""
+        if not self.enabled:
+            return
+        if self.bar:
+            tqdm.write(text)
+        else:
+            print(text, flush=True)
 
 
 def _input_size(cfg: TrainConfig) -> tuple[int, int]:
@@ -248,7 +338,7 @@ def _jsonable(cfg: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(cfg), default=str))
 
 
-def _write_metrics(out: Path, history: list[dict[str, Any]], model_cfg: DetectorConfig,
+def _write_metrics(layout: RunLayout, history: list[dict[str, Any]], model_cfg: DetectorConfig,
                    cfg: TrainConfig) -> dict[str, Any]:
     evaluated = [r for r in history if r["val_map50"] is not None]
     best = max(evaluated, key=lambda r: r["val_map50"]) if evaluated else None
@@ -259,9 +349,9 @@ def _write_metrics(out: Path, history: list[dict[str, Any]], model_cfg: Detector
         "best_epoch": best["epoch"] if best else None, "best_map50": best["val_map50"] if best else None,
         "train_images_per_s": (sum(r["images_per_s"] for r in history) / len(history)) if history else None,
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    plot_training_curves(history, out / "curves.png", title=f"{model_cfg.arch} {model_cfg.bits or 'float'}")
+    layout.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    plot_training_curves(history, layout.curves, title=f"{model_cfg.arch} {model_cfg.bits or 'float'}")
     return metrics
 
 
-__all__ = ["TrainConfig", "TrainError", "TrainResult", "train"]
+__all__ = ["PROGRESS_LINE_SECONDS", "TrainConfig", "TrainError", "TrainResult", "check_train_config", "train"]

@@ -5,7 +5,8 @@ Per-cycle Python driving runs at ~20-50k cycles/s, too slow for whole frames, so
 random input idle and output stall, writes every output beat with its cycle, counts cycles and has a watchdog;
 cocotb only clocks it (sim/tb/network.py). Results are compared with BUILD/golden/outputs.npy; on a mismatch the
 first frame is re-run with every layer's output link dumped and compared with FINN's python execution of the
-generic HW graph, to name the first diverging layer. Everything lands in BUILD/sim (result.json, summary.md).
+generic HW graph, to name the first diverging layer. Everything lands in the build's sim folder (result, summary,
+the simulator's log; see flows/build.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from flows.build import BuildLayout
 from hls.gen.memfiles import pack_words, unpack_words
 
-SIM_DIR = "sim"
 HARNESS = "qdet_net_tb"
 _TEMPLATE = Path(__file__).resolve().parent / "hdl" / "qdet_net_tb.sv.j2"
 # The harness buffer holds this many frames unless a run asks for more (a larger buffer means a recompile).
@@ -53,10 +54,23 @@ class SimConfig:
     # The harness toggles its own clock (Verilator --timing) instead of cocotb driving it; None: on for Verilator.
     hdl_clock: bool | None = None
 
+    def __post_init__(self) -> None:
+        from sim.tools import SIMULATORS
+
+        if self.images < 1:
+            raise SimError(f"--images must be >= 1, got {self.images}")
+        if self.simulator not in SIMULATORS:
+            raise SimError(f"--simulator {self.simulator!r} is not one of {', '.join(SIMULATORS)}")
+        for option, p in (("--backpressure", self.backpressure), ("output stall", self.output_stall)):
+            if p is not None and not 0.0 <= p <= 1.0:
+                raise SimError(f"{option} is a probability in [0, 1], got {p:g}")
+        if self.watchdog_cycles < 1 or self.max_cycles < 0:
+            raise SimError("the watchdog needs >= 1 cycle and the cycle limit must be >= 0 (0: automatic)")
+
 
 @dataclass
 class SimResult:
-    """What ``qdet sim`` reports (BUILD/sim/result.json)."""
+    """What ``qdet sim`` reports (the build's sim result)."""
 
     frames: int
     mismatches: int
@@ -167,7 +181,7 @@ def watchdog_message(manifest: dict, trace: Trace) -> str:
 
 
 def _run(rtl: Path, manifest: dict, run_dir: Path, cfg: SimConfig, frames: np.ndarray, *, dump: bool,
-         max_cycles: int) -> tuple[Trace, float, float]:
+         max_cycles: int, log: Path | None = None) -> tuple[Trace, float, float]:
     """Write the harness inputs, compile (incrementally) and run; returns the trace, compile s and run wall s."""
     from sim.cocotb_run import run_cocotb
 
@@ -205,7 +219,7 @@ def _run(rtl: Path, manifest: dict, run_dir: Path, cfg: SimConfig, frames: np.nd
     start = time.perf_counter()
     run_cocotb(simulator=cfg.simulator, sources=sources, toplevel=HARNESS, test_module="sim.tb.network",
                build_dir=run_dir, timeout_s=cfg.timeout_s, build_args=args, optimize=True,
-               test_env={"QDET_NET_HDL_CLOCK": str(int(hdl_clock))})
+               test_env={"QDET_NET_HDL_CLOCK": str(int(hdl_clock))}, log_file=log)
     total = time.perf_counter() - start
     timing = json.loads((run_dir / "timing.json").read_text()) if (run_dir / "timing.json").is_file() else {}
     wall = float(timing.get("wall_s", total))
@@ -219,35 +233,34 @@ def _frame_outputs(manifest: dict, words: list[str], count: int) -> np.ndarray:
     return vals.reshape(count, -1)
 
 
-def simulate(build: Path, cfg: SimConfig = SimConfig(), *, regenerate: bool = False) -> SimResult:
-    """Simulate ``cfg.images`` golden frames of ``build`` back to back; writes BUILD/sim/result.json and summary.md.
+def simulate(build: Path | BuildLayout, cfg: SimConfig = SimConfig(), *, regenerate: bool = False) -> SimResult:
+    """Simulate ``cfg.images`` golden frames of ``build`` back to back; writes the build's sim result and summary.
 
-    The RTL is generated first when BUILD/rtl is absent (or ``regenerate``). Frames beyond the build's golden
+    The RTL is generated first when the build has none (or ``regenerate``). Frames beyond the build's golden
     set repeat it cyclically.
     """
     from hls.gen import generate_rtl, load_manifest
 
-    build = Path(build)
-    rtl = build / "rtl"
-    if regenerate or not (rtl / "manifest.json").is_file():
-        generate_rtl(build)
+    layout = BuildLayout.of(build)
+    layout.check_existing()
+    golden_in, golden_out = layout.read_golden()
+    if regenerate or not layout.has_rtl():
+        generate_rtl(layout)
+    rtl = layout.rtl_dir
     manifest = load_manifest(rtl)
-    golden_in = np.load(build / "golden" / "inputs.npy")
-    golden_out = np.load(build / "golden" / "outputs.npy")
-    if cfg.images < 1:
-        raise ValueError("simulate at least one image")
     pick = [k % len(golden_in) for k in range(cfg.images)]
-    est_path = build / "report" / "estimates.json"
-    est = json.loads(est_path.read_text()) if est_path.is_file() else {}
+    est = layout.read_optional(layout.estimates) or {}
     est_cycles = est.get("cycles_per_frame")
-    clock = est.get("clock_mhz", manifest.get("clock_mhz"))
+    clock = layout.target()[1]
     max_cycles = cfg.max_cycles or int(cfg.images * (est_cycles or 10 ** 6) * 4 + 2_000_000)
-    out_dir = build / SIM_DIR
+    out_dir = layout.sim_dir
     # One compiled model per simulator and clock mode, so switching between them never rebuilds the other.
     clock_mode = "" if (cfg.hdl_clock is None or cfg.hdl_clock == (cfg.simulator == "verilator")) else "_cocotb_clock"
-    run_dir = out_dir / f"run_{cfg.simulator}{clock_mode}"
+    run_dir = layout.sim_run_dir(cfg.simulator + clock_mode)
 
-    trace, compile_s, wall = _run(rtl, manifest, run_dir, cfg, golden_in[pick], dump=False, max_cycles=max_cycles)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trace, compile_s, wall = _run(rtl, manifest, run_dir, cfg, golden_in[pick], dump=False, max_cycles=max_cycles,
+                                  log=layout.sim_log)
     per_frame = manifest["ports"]["m_axis"]["beats_per_frame"]
     complete = len(trace.out_words) // per_frame
     bad_frames, mismatches = [], 0
@@ -270,7 +283,7 @@ def simulate(build: Path, cfg: SimConfig = SimConfig(), *, regenerate: bool = Fa
     elif bad_frames:
         message = f"{mismatches} output elements differ in frames {bad_frames}"
         if cfg.diagnose:
-            layers, where = diagnose(build, manifest, cfg, golden_in[pick[bad_frames[0]]], max_cycles)
+            layers, where = diagnose(layout, manifest, cfg, golden_in[pick[bad_frames[0]]], max_cycles)
             message += f"; frame {bad_frames[0]} by layer: {where}"
     else:
         message = f"{complete} frames bit-exact"
@@ -289,20 +302,20 @@ def simulate(build: Path, cfg: SimConfig = SimConfig(), *, regenerate: bool = Fa
                      "consumer": manifest["links"][i]["consumer"], "beats": b, "held": h, "starved": st}
                     for i, b, h, st in trace.stats])
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "result.json").write_text(result.to_json())
-    (out_dir / "summary.md").write_text(summary_markdown(build, result))
+    layout.sim_result.write_text(result.to_json())
+    layout.sim_summary.write_text(summary_markdown(layout.root, result))
     return result
 
 
-def diagnose(build: Path, manifest: dict, cfg: SimConfig, frame: np.ndarray, max_cycles: int
+def diagnose(build: BuildLayout, manifest: dict, cfg: SimConfig, frame: np.ndarray, max_cycles: int
              ) -> tuple[list[dict], str]:
     """Re-run one frame with every layer link dumped and compare each with FINN's python execution."""
-    from hls.gen import step_checkpoint
     from sim.layerdiff import compare_layers, first_divergence, golden_context, read_dump
 
-    run_dir = build / SIM_DIR / f"run_{cfg.simulator}"
-    _run(build / "rtl", manifest, run_dir, cfg, frame[None], dump=True, max_cycles=max_cycles)
-    ctx, outputs = golden_context(step_checkpoint(build, "verify"), frame)
+    run_dir = build.sim_run_dir(cfg.simulator)
+    _run(build.rtl_dir, manifest, run_dir, cfg, frame[None], dump=True, max_cycles=max_cycles,
+         log=build.sim_diagnose_log)
+    ctx, outputs = golden_context(build.step_checkpoint("verify"), frame)
     diffs = compare_layers(manifest, read_dump(run_dir / "dump.txt"), ctx, outputs)
     return [asdict(d) for d in diffs], first_divergence(diffs)
 

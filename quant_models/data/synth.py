@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from quant_models.data.synth_render import CLASS_NAMES, SceneConfig, SceneObject, render_scene
+from quant_models.data.types import DatasetError
 
 SPLITS = ("train", "val")
 _DECIMALS = 4  # box coordinates are written rounded; the written values are the ground truth
@@ -72,17 +73,17 @@ def generate_synthetic(
     """
     out = Path(out)
     if fmt not in ("coco", "yolo"):
-        raise ValueError(f"fmt must be 'coco' or 'yolo', got {fmt!r}")
+        raise DatasetError(f"--format must be 'coco' or 'yolo', got {fmt!r}")
     if images < 1:
-        raise ValueError(f"images must be >= 1, got {images}")
+        raise DatasetError(f"--images must be >= 1, got {images}")
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise DatasetError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     height, width = size
     cfg = scene or SceneConfig()
     if min(height, width) * cfg.min_size_fraction < 2:
-        raise ValueError(f"size {size} is too small: the smallest objects would be under 2 pixels")
+        raise DatasetError(f"--size {height}x{width} is too small: the smallest objects would be under 2 pixels")
     if not 1 <= cfg.min_objects <= cfg.max_objects < 100:
-        raise ValueError("scene object counts must satisfy 1 <= min_objects <= max_objects < 100")
+        raise DatasetError("scene object counts must satisfy 1 <= min_objects <= max_objects < 100")
     _prepare(out, overwrite)
 
     num_val = int(round(images * val_fraction))
@@ -135,10 +136,10 @@ def _render_one(job: tuple[int, int, int, int, SceneConfig, Path]) -> tuple[int,
 
 def _prepare(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory; choose another output path.")
+        raise DatasetError(f"--out {out} exists and is not a directory; choose another output path.")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{out} is not empty; remove it, choose another path, or pass overwrite=True.")
+            raise DatasetError(f"{out} is not empty; remove it, choose another --out, or rerun with --overwrite.")
         # Remove only what this generator writes, so stale images from a larger earlier run cannot linger.
         for name in ("images", "annotations", "train", "val"):
             if (out / name).is_dir():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,14 +101,15 @@ def to_tensors(
     cache_file = None
     if cache_dir is not None:
         cache_file = Path(cache_dir) / f"tensors-{_cache_key(ds, size, max_objects)}.npz"
-        if cache_file.is_file():
-            with np.load(cache_file) as z:
-                return DetectionTensors(
-                    images=torch.from_numpy(z["images"]),
-                    boxes=torch.from_numpy(z["boxes"]),
-                    labels=torch.from_numpy(z["labels"]),
-                    class_names=ds.class_names,
-                )
+        cached = _read_cache(cache_file, (len(ds.samples), 3, *size), max_objects) if cache_file.is_file() else None
+        if cached is not None:
+            images, boxes, labels = cached
+            return DetectionTensors(
+                images=torch.from_numpy(images),
+                boxes=torch.from_numpy(boxes),
+                labels=torch.from_numpy(labels),
+                class_names=ds.class_names,
+            )
     images, boxes, labels = _build(ds, size, max_objects)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +122,33 @@ def to_tensors(
         labels=torch.from_numpy(labels),
         class_names=ds.class_names,
     )
+
+
+def _read_cache(
+    path: Path, image_shape: tuple[int, ...], max_objects: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The cached arrays, or None (with a warning, the file deleted) when the cache cannot be used.
+
+    A cache is only a copy of what the data set gives, so a truncated or foreign file (a killed writer on an old
+    version, a full disk, a stray copy) is treated as stale and rebuilt rather than failing the command."""
+    n = image_shape[0]
+    expected = {"images": (image_shape, np.uint8), "boxes": ((n, max_objects, 4), np.float32),
+                "labels": ((n, max_objects), np.int64)}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {name: z[name] for name in expected}
+        problem = next((f"{name} has shape {arrays[name].shape} and dtype {arrays[name].dtype}, expected "
+                        f"{shape} {np.dtype(dtype)}" for name, (shape, dtype) in expected.items()
+                        if arrays[name].shape != shape or arrays[name].dtype != dtype), None)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # what np.load raises on junk
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is None:
+        return arrays["images"], arrays["boxes"], arrays["labels"]
+    warnings.warn(f"to_tensors: the tensor cache {path} is unreadable ({problem}); deleting it and rebuilding "
+                  "it from the data set", stacklevel=3)
+    with contextlib.suppress(OSError):  # the rebuilt cache replaces it anyway; deleting is only tidiness
+        path.unlink(missing_ok=True)
+    return None
 
 
 def iterate_batches(

@@ -49,7 +49,7 @@ def load_voc(
         raise DatasetError(f"{split_file}: cannot read the VOC split list ({exc}); check root and split.") from None
     names = tuple(class_names) if class_names is not None else voc_class_names(root)
     if not names:
-        raise DatasetError(f"{root}/Annotations: no object names found; pass class_names or add annotations.")
+        raise DatasetError(f"{root}/Annotations: no object names found; annotate at least one object (the classes are the names used).")
     name_to_label = {n: i for i, n in enumerate(names)}
     issues = BadEntries("load_voc", skip_bad)
 

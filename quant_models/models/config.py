@@ -41,9 +41,9 @@ class DetectorConfig:
         if self.num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
         if self.width <= 0:
-            raise ValueError(f"width multiplier must be > 0, got {self.width}")
+            raise ValueError(f"--width (channel multiplier) must be > 0, got {self.width}")
         if self.depth < 0:
-            raise ValueError(f"depth must be >= 0, got {self.depth}")
+            raise ValueError(f"--depth must be >= 0, got {self.depth}")
         if not self.anchors:
             raise ValueError("a detector needs at least one anchor")
         if self.class_names and len(self.class_names) != self.num_classes:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from quant_models.models.config import Anchor, ConvSpec, DetectorConfig
 from quant_models.models.detector import Detector
+from quant_models.quantizers import BitSpec, BitSpecError, parse_bits
 
 CHANNEL_MULTIPLE = 8  # channel counts stay multiples of 8 so PE/SIMD folding has divisors to choose from
 
@@ -70,11 +71,43 @@ def default_config(arch: str, num_classes: int, bits: str | None = "w4a4", width
                           class_names=class_names)
 
 
+def num_conv_layers(arch: str, depth: int | None = None, width: float = 1.0) -> int:
+    """Conv layers of ``arch`` at ``depth`` (default per arch), the head included: what ``l<i>`` overrides index."""
+    return _layer_count(default_config(arch, 1, None, width, depth))
+
+
+def _layer_count(cfg: DetectorConfig) -> int:
+    return len(ARCHITECTURES[cfg.arch](cfg)) + 1
+
+
+def _check_overrides(spec: BitSpec | None, text: str, arch: str, depth: int, count: int) -> None:
+    for index, weight, act in () if spec is None else spec.layers:
+        if index >= count:
+            raise BitSpecError(f"bit spec {text!r}: override l{index}=w{weight}a{act} names no layer of {arch} "
+                               f"(depth {depth}), which has {count} conv layers: l0..l{count - 1} "
+                               f"(l{count - 1} is the head)")
+
+
+def validate_bits(bits: str | BitSpec | None, arch: str, width: float = 1.0,
+                  depth: int | None = None) -> BitSpec | None:
+    """Parse ``bits`` and check its ``l<i>`` overrides against the conv layers of ``arch`` at ``width``/``depth``.
+
+    Returns the parsed spec (None for float). Raises :class:`BitSpecError` for a bad spec or an override past the
+    last layer, and ``ValueError`` for an unknown architecture; cheap, so callers run it before loading data.
+    """
+    spec = parse_bits(bits) if isinstance(bits, str) else bits
+    cfg = default_config(arch, 1, None, width, depth)
+    _check_overrides(spec, str(bits), arch, cfg.depth, _layer_count(cfg))
+    return spec
+
+
 def build_model(cfg: DetectorConfig) -> Detector:
     """Build the detector described by ``cfg`` (float twin when ``cfg.bits`` is None)."""
     if cfg.arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {cfg.arch!r}; known: {', '.join(sorted(ARCHITECTURES))}")
     plan = ARCHITECTURES[cfg.arch](cfg)
+    # An override past the last layer would otherwise be ignored silently, and recorded as if it applied.
+    _check_overrides(cfg.bit_spec, str(cfg.bits), cfg.arch, cfg.depth, len(plan) + 1)
     stride = 2 ** sum(c.pool for c in plan)
     h, w = cfg.input_size
     if h % stride or w % stride:

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from boards import vivado
+from flows.build import BuildLayout
 from boards.vivado import VivadoError, plan_vivado, render, write_vivado
+from tests.tools import require_simulator
 
 TOP = """\
 module qdet_top (
@@ -36,7 +38,7 @@ OUT_BEATS = 5
 
 
 def make_build(root: Path, board: str = "pynq-z2", clock: float = 100.0, in_width: int = 8) -> Path:
-    rtl = root / "rtl"
+    rtl = BuildLayout(root).rtl_dir
     rtl.mkdir(parents=True)
     (rtl / "qdet_top.sv").write_text(TOP)
     (rtl / "qdet_skid.sv").write_text("module qdet_skid; endmodule\n")
@@ -44,9 +46,8 @@ def make_build(root: Path, board: str = "pynq-z2", clock: float = 100.0, in_widt
     (rtl / "MVAU_0_t.mem").write_text("01\n")
     ports = {"s_axis": {"width": in_width, "beats_per_frame": 20},
              "m_axis": {"width": 64, "beats_per_frame": OUT_BEATS}}
-    (rtl / "manifest.json").write_text(json.dumps({"top": "qdet_top", "clock_mhz": clock, "ports": ports}))
-    (root / "report").mkdir()
-    (root / "report" / "estimates.json").write_text(json.dumps({"board": board, "clock_mhz": clock}))
+    BuildLayout(root).manifest.write_text(json.dumps({"top": "qdet_top", "clock_mhz": clock, "ports": ports}))
+    BuildLayout(root).write_record(board, clock, {})
     return root
 
 
@@ -57,7 +58,7 @@ def top_widths(sv: str) -> dict[str, int]:
 
 def test_zynq7_project_has_the_part_the_ps7_the_clock_and_dma_widths_of_the_top(tmp_path):
     build = make_build(tmp_path / "b")
-    files = {p.name: p.read_text() for p in write_vivado(plan_vivado(build))}
+    files = {p.name: p.read_text() for p in write_vivado(plan_vivado(BuildLayout(build)))}
     assert set(files) == {"create_project.tcl", "qdet_axis_shell.v", "ooc_synth.tcl", "qdet_ooc.xdc", "run.sh",
                           "README.md"}
     tcl = files["create_project.tcl"]
@@ -83,7 +84,7 @@ def test_zynq7_project_has_the_part_the_ps7_the_clock_and_dma_widths_of_the_top(
 def test_zynq_ultrascale_uses_the_zynqmp_ps_and_the_build_clock(tmp_path):
     for board, part in (("ultra96-v2", "xczu3eg-sbva484-1-i"), ("kv260", "xck26-sfvc784-2LV-c")):
         build = make_build(tmp_path / board, board=board, clock=150.0)
-        tcl = render(plan_vivado(build))
+        tcl = render(plan_vivado(BuildLayout(build)))
         assert f"-part {part}" in tcl["create_project.tcl"]
         assert "[qdet_ip zynq_ultra_ps_e] ps" in tcl["create_project.tcl"]
         assert "processing_system7" not in tcl["create_project.tcl"]
@@ -93,7 +94,7 @@ def test_zynq_ultrascale_uses_the_zynqmp_ps_and_the_build_clock(tmp_path):
 
 
 def test_alveo_writes_only_the_out_of_context_flow_and_says_why(tmp_path):
-    plan = plan_vivado(make_build(tmp_path / "u", board="u250", clock=250.0))
+    plan = plan_vivado(BuildLayout(make_build(tmp_path / "u", board="u250", clock=250.0)))
     files = {p.name: p.read_text() for p in write_vivado(plan)}
     assert "create_project.tcl" not in files and "qdet_axis_shell.v" not in files
     assert "-part xcu250-figd2104-2L-e" in files["ooc_synth.tcl"]
@@ -104,11 +105,11 @@ def test_alveo_writes_only_the_out_of_context_flow_and_says_why(tmp_path):
 
 def test_output_is_deterministic_and_relocatable(tmp_path):
     a, b = make_build(tmp_path / "a"), make_build(tmp_path / "b")
-    write_vivado(plan_vivado(a))
-    write_vivado(plan_vivado(b))
-    for f in sorted((a / "vivado").iterdir()):
+    write_vivado(plan_vivado(BuildLayout(a)))
+    write_vivado(plan_vivado(BuildLayout(b)))
+    for f in sorted(BuildLayout(a).vivado_dir.iterdir()):
         text = f.read_bytes()
-        assert text == (b / "vivado" / f.name).read_bytes(), f.name
+        assert text == (BuildLayout(b).vivado_dir / f.name).read_bytes(), f.name
         assert str(tmp_path).encode() not in text  # only paths relative to the scripts
 
 
@@ -116,18 +117,18 @@ def test_tcl_scripts_are_complete_tcl(tmp_path):
     tkinter = pytest.importorskip("tkinter")
     interp = tkinter.Tcl()
     for board in ("pynq-z2", "kv260"):
-        for name, text in render(plan_vivado(make_build(tmp_path / board, board=board))).items():
+        for name, text in render(plan_vivado(BuildLayout(make_build(tmp_path / board, board=board)))).items():
             if name.endswith(".tcl") or name.endswith(".xdc"):
                 assert interp.call("info", "complete", text) == 1, f"{board}: {name} has unbalanced braces"
 
 
 def test_missing_rtl_and_unusable_widths_are_clear_errors(tmp_path):
     with pytest.raises(VivadoError, match="generate the RTL first"):
-        plan_vivado(tmp_path)
+        plan_vivado(BuildLayout(tmp_path))
     with pytest.raises(VivadoError, match="24 bits wide"):
-        plan_vivado(make_build(tmp_path / "w", in_width=24))
+        plan_vivado(BuildLayout(make_build(tmp_path / "w", in_width=24)))
     with pytest.raises(VivadoError, match="unknown board"):
-        plan_vivado(make_build(tmp_path / "x"), board="pynq-z9")
+        plan_vivado(BuildLayout(make_build(tmp_path / "x")), board="pynq-z9")
 
 
 def test_cli_without_vivado_writes_everything_and_says_what_to_run(tmp_path, monkeypatch):
@@ -141,16 +142,15 @@ def test_cli_without_vivado_writes_everything_and_says_what_to_run(tmp_path, mon
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "Vivado is not on PATH" in text and "sh vivado/run.sh" in text
-    assert (build / "vivado" / "create_project.tcl").is_file()
+    assert (BuildLayout(build).vivado_dir / "create_project.tcl").is_file()
 
 
 @pytest.mark.rtlsim
 def test_shell_raises_tlast_on_the_last_beat_of_every_frame(tmp_path):
     """Icarus: two frames through the shell (fed through the pass-through test top) with a stalling sink."""
-    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
-        pytest.skip("Icarus Verilog (iverilog, vvp) is not installed")
+    require_simulator("icarus")
     build = make_build(tmp_path / "b")
-    shell = render(plan_vivado(build))["qdet_axis_shell.v"]
+    shell = render(plan_vivado(BuildLayout(build)))["qdet_axis_shell.v"]
     (tmp_path / "shell.v").write_text(shell)
     (tmp_path / "tb.sv").write_text(f"""
 module tb;
@@ -179,7 +179,7 @@ endmodule
 """)
     sim = tmp_path / "sim.vvp"
     subprocess.run(["iverilog", "-g2012", "-o", str(sim), str(tmp_path / "tb.sv"), str(tmp_path / "shell.v"),
-                    str(build / "rtl" / "qdet_top.sv")], check=True, capture_output=True, timeout=60)
+                    str(BuildLayout(build).rtl_dir / "qdet_top.sv")], check=True, capture_output=True, timeout=60)
     out = subprocess.run(["vvp", str(sim)], check=True, capture_output=True, text=True, timeout=60).stdout
     beats = re.findall(r"BEAT (\d+) LAST (\d) KEEP (\w+)", out)
     assert len(beats) == 2 * OUT_BEATS

@@ -8,6 +8,7 @@ import torch
 from onnx import helper
 
 from boards.catalogue import UnknownBoardError
+from flows.build import BuildLayout
 from flows.config import FlowConfig, FlowError
 from flows.runner import run_flow
 from flows.steps import DEFAULT_STEPS
@@ -25,7 +26,7 @@ def test_float_model_is_refused(tmp_path):
     torch.onnx.export(model, torch.zeros(1, 3, 128, 128), str(path), dynamo=False)
     with pytest.raises(FlowError, match="float model .*qdet train --bits"):
         _build(path, tmp_path / "b")
-    assert (tmp_path / "b" / "steps" / "00_input.onnx").is_file()  # the loaded input stays saved
+    assert BuildLayout(tmp_path / "b").input_checkpoint.is_file()  # the loaded input stays saved
 
 
 def test_unmappable_op_names_the_node_and_what_to_change(tiny_onnx, tmp_path):
@@ -77,9 +78,10 @@ def test_a_failing_step_keeps_the_finished_ones_and_resume_goes_on(tiny_onnx, tm
     out = tmp_path / "b"
     with pytest.raises(FlowError, match="step 'explode' failed: ValueError: boom.*Resume with --from explode"):
         run_flow(tiny_onnx, FlowConfig(out=out, verify_images=0), steps)
-    assert sorted(p.name for p in (out / "steps").iterdir()) == [
-        "00_input.onnx", "01_qonnx_to_finn.onnx", "02_streamline.onnx"]
-    assert "ValueError: boom" in (out / "build.log").read_text()
+    layout = BuildLayout(out)
+    assert layout.checkpoints() == [layout.input_checkpoint, layout.checkpoint(1, "qonnx_to_finn"),
+                                    layout.checkpoint(2, "streamline")]
+    assert "ValueError: boom" in layout.log.read_text()
     model = run_flow(tiny_onnx, FlowConfig(out=out, verify_images=0, start="to_hw_layers", stop="to_hw_layers"),
                      DEFAULT_STEPS)
     assert all(n.domain.startswith("finn.custom_op.fpgadataflow") for n in model.graph.node)
@@ -97,5 +99,5 @@ def test_bad_start_and_stop(tiny_onnx, tmp_path, kw, message):
 
 def test_stop_ends_after_the_named_step(tiny_onnx, tmp_path):
     run_flow(tiny_onnx, FlowConfig(out=tmp_path / "b", stop="qonnx_to_finn"), DEFAULT_STEPS)
-    assert sorted(p.name for p in (tmp_path / "b" / "steps").iterdir()) == ["00_input.onnx",
-                                                                           "01_qonnx_to_finn.onnx"]
+    layout = BuildLayout(tmp_path / "b")
+    assert layout.checkpoints() == [layout.input_checkpoint, layout.checkpoint(1, "qonnx_to_finn")]

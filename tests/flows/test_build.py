@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from flows.build import BuildLayout
 from flows.io_spec import IOSpec
 from flows.runner import run_flow
 from flows.steps import DEFAULT_STEPS
@@ -22,7 +23,7 @@ def test_every_layer_is_a_hardware_layer(tiny_build):
 
     cfg, final = tiny_build
     assert all(n.domain.startswith(HW) for n in final.graph.node)
-    model = ModelWrapper(str(cfg.out / "steps" / "03_to_hw_layers.onnx"))
+    model = ModelWrapper(str(cfg.layout.checkpoint(3, "to_hw_layers")))
     ops = [n.op_type for n in model.graph.node]
     # 6 convs (5 blocks + head) -> 6 MVAUs; 3 max pools; the identity input quantizer is gone (no Thresholding).
     assert ops.count("MVAU") == 6 and ops.count("Pool") == 3 and "Thresholding" not in ops
@@ -30,7 +31,7 @@ def test_every_layer_is_a_hardware_layer(tiny_build):
 
 def test_io_spec_keeps_only_layout_and_head_scale_bias_on_the_host(tiny_build, trained_run):
     cfg, _ = tiny_build
-    spec = IOSpec.load(cfg.out / "io_spec.json")
+    spec = IOSpec.load(cfg.layout.io_spec)
     assert [op.op for op in spec.input.host_ops] == ["Transpose"]
     assert [op.op for op in spec.output.host_ops] == ["Transpose", "Mul", "Add"]
     assert spec.input.datatype == "UINT8" and spec.input.shape == (1, 128, 128, 3)
@@ -42,12 +43,12 @@ def test_io_spec_keeps_only_layout_and_head_scale_bias_on_the_host(tiny_build, t
 
 def test_golden_model_matches_brevitas_exactly_on_16_images(tiny_build, trained_run):
     cfg, _ = tiny_build
-    report = json.loads((cfg.out / "golden" / "verify.json").read_text())
+    report = json.loads((cfg.layout.verify_record).read_text())
     assert report["images"] == 16 and report["mismatches"] == 0 and "Brevitas" in report["reference"]
     # Independently of the step: the saved golden outputs, through the io_spec's host ops, are torch's output.
-    spec = IOSpec.load(cfg.out / "io_spec.json")
-    inputs = np.load(cfg.out / "golden" / "inputs.npy")
-    outputs = np.load(cfg.out / "golden" / "outputs.npy")
+    spec = IOSpec.load(cfg.layout.io_spec)
+    inputs = np.load(cfg.layout.golden_inputs)
+    outputs = np.load(cfg.layout.golden_outputs)
     model, _ = load_model(trained_run.best)
     with torch.no_grad():
         ref = model(torch.from_numpy(inputs.transpose(0, 3, 1, 2)).float())
@@ -57,27 +58,32 @@ def test_golden_model_matches_brevitas_exactly_on_16_images(tiny_build, trained_
 
 def test_build_writes_checkpoints_times_and_log(tiny_build):
     cfg, _ = tiny_build
-    names = [f.name for f in sorted((cfg.out / "steps").iterdir())]
+    layout = cfg.layout
     steps = ["qonnx_to_finn", "streamline", "to_hw_layers", "verify", "specialize", "fold", "report"]
-    assert names == ["00_input.onnx"] + [f"{i:02d}_{s}.onnx" for i, s in enumerate(steps, 1)]
-    times = json.loads((cfg.out / "time_per_step.json").read_text())
+    assert sorted(layout.steps_dir.iterdir()) == [layout.input_checkpoint] + [
+        layout.checkpoint(i, s) for i, s in enumerate(steps, 1)]
+    times = json.loads((cfg.layout.times).read_text())
     assert list(times) == steps
-    log = (cfg.out / "build.log").read_text()
+    log = (cfg.layout.log).read_text()
     assert "--- step 01 qonnx_to_finn" in log and "--- step 04 verify done in" in log
 
 
 def test_resumed_build_writes_the_same_files(tiny_build, tiny_onnx, tmp_path):
     cfg, _ = tiny_build
-    resumed = tmp_path / "resumed"
-    shutil.copytree(cfg.out / "steps", resumed / "steps")
-    later = sorted((resumed / "steps").glob("0[3-9]_*.onnx"))
+    resumed = BuildLayout(tmp_path / "resumed")
+    shutil.copytree(cfg.layout.steps_dir, resumed.steps_dir)
+    later = [p for p in resumed.checkpoints() if int(p.name[:2]) >= 3]
     for path in later:
         path.unlink()
-    run_flow(tiny_onnx, replace(cfg, out=resumed, start="to_hw_layers"), DEFAULT_STEPS)
-    for rel in [f"steps/{p.name}" for p in later] + [
-            "io_spec.json", "golden/inputs.npy", "golden/outputs.npy", "golden/verify.json", "report/folding.json",
-            "report/summary.md", "report/finn_setfolding.json", "report/estimates.json", "report/estimates.png"]:
-        assert filecmp.cmp(cfg.out / rel, resumed / rel, shallow=False), rel
+    run_flow(tiny_onnx, replace(cfg, out=resumed.root, start="to_hw_layers"), DEFAULT_STEPS)
+
+    def outputs(layout: BuildLayout) -> list:
+        return [layout.steps_dir / p.name for p in later] + [
+            layout.io_spec, layout.golden_inputs, layout.golden_outputs, layout.verify_record, layout.folding,
+            layout.summary, layout.finn_setfolding, layout.estimates, layout.estimates_plot]
+
+    for ours, theirs in zip(outputs(cfg.layout), outputs(resumed)):
+        assert filecmp.cmp(ours, theirs, shallow=False), ours
 
 
 def test_a_corrupted_weight_names_the_first_diverging_step_and_layer(tiny_build, tiny_onnx, tmp_path):
@@ -85,16 +91,16 @@ def test_a_corrupted_weight_names_the_first_diverging_step_and_layer(tiny_build,
     from qonnx.core.modelwrapper import ModelWrapper
 
     cfg, _ = tiny_build
-    broken = tmp_path / "broken"
-    shutil.copytree(cfg.out / "steps", broken / "steps")
-    streamlined = ModelWrapper(str(broken / "steps" / "02_streamline.onnx"))
+    broken = BuildLayout(tmp_path / "broken")
+    shutil.copytree(cfg.layout.steps_dir, broken.steps_dir)
+    streamlined = ModelWrapper(str(broken.checkpoint(2, "streamline")))
     matmul = streamlined.get_nodes_by_op_type("MatMul")[2]
     weights = streamlined.get_initializer(matmul.input[1]).copy()
     weights[:, 0] = -weights[:, 0]  # flip the signs of output channel 0 of conv 2
     streamlined.set_initializer(matmul.input[1], weights)
-    streamlined.save(str(broken / "steps" / "02_streamline.onnx"))
+    streamlined.save(str(broken.checkpoint(2, "streamline")))
     with pytest.raises(FlowError) as info:
-        run_flow(tiny_onnx, replace(cfg, out=broken, start="to_hw_layers"), DEFAULT_STEPS)
+        run_flow(tiny_onnx, replace(cfg, out=broken.root, start="to_hw_layers"), DEFAULT_STEPS)
     message = str(info.value)
     assert "step 'verify' failed" in message
     assert "first diverging: step 'streamline'" in message and "first differing layer: conv 2 = MVAU_2" in message

@@ -1,6 +1,13 @@
-"""qdet's folder: legal values, balanced pipelines, targets reached, budgets filled, limits named."""
+"""qdet's folder: legal values, balanced pipelines, targets reached, budgets filled, limits named.
 
+The folder's choices are also checked against an independent brute force (every combination of options, by
+itertools.product) on small random groups, which shares nothing with flows/folding.py but the dataclasses and the
+budget test."""
+
+import itertools
 import json
+import math
+import random
 from dataclasses import replace
 
 import pytest
@@ -8,6 +15,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from boards.catalogue import Resources
+from flows.build import BuildLayout
 from flows.config import FlowError
 from flows.folding import (Group, Option, choose, enumerate_groups, fold_fixed, fold_max_fps, fold_target, over_budget,
                            total)
@@ -74,9 +82,103 @@ def test_a_bad_folding_file_is_refused_by_name(tmp_path):
         read_folding(bad)
 
 
+# ---- Against a brute force over every combination, on small random instances ----------------------------------
+
+SEEDS = range(150)  # ~1 s: up to 4 groups x 5 options = 625 combinations each
+
+
+def _random_instance(seed: int, lut_only: bool) -> tuple[list[Group], Resources]:
+    """1-4 groups of 1-5 options with shared cycle counts (ties happen) and resources not monotone in cycles, as
+    FINN's memory estimates are not; ``lut_only``: no option uses BRAM or DSP."""
+    rng = random.Random(seed)
+    groups = []
+    for g in range(rng.randint(1, 4)):
+        options = tuple(Option(((f"g{g}", (("PE", k + 1),)),), rng.choice([10, 20, 25, 40, 50, 80, 100]),
+                               float(rng.randint(0, 60)), 0.0 if lut_only else float(rng.randint(0, 6)), 0.0,
+                               0.0 if lut_only else float(rng.randint(0, 4)))
+                        for k in range(rng.randint(1, 5)))
+        groups.append(Group((f"g{g}",), options))
+    budget = Resources(lut=float(rng.randint(30, 200)), ff=0.0, bram18=float(rng.randint(2, 15)), uram=0.0,
+                       dsp=float(rng.choice([0, 2, 5, 8])))
+    return groups, budget
+
+
+def _combos(groups: list[Group], cycles: float = math.inf) -> list[tuple[Option, ...]]:
+    """Every folding whose bottleneck is at most ``cycles``."""
+    return [c for c in itertools.product(*(g.options for g in groups)) if max(o.cycles for o in c) <= cycles]
+
+
+def _fits(combo, budget: Resources) -> bool:
+    return not over_budget(total(list(combo)), budget)
+
+
+def _lut(combo) -> float:
+    return sum(o.lut for o in combo)
+
+
+def _bottleneck(combo) -> int:
+    return max(o.cycles for o in combo)
+
+
+@pytest.mark.parametrize("objective", ["lut", "share"])
+def test_choose_is_the_cheapest_folding_within_the_cycles_by_brute_force(objective):
+    """choose(): among all foldings with every layer within the cycles, the least total LUT (or budget share)."""
+    for seed in SEEDS:
+        groups, budget = _random_instance(seed, lut_only=False)
+        cost = _lut if objective == "lut" else (lambda c: sum(o.cost(budget) for o in c))
+        for cycles in sorted({o.cycles for g in groups for o in g.options} | {5}):
+            combos = _combos(groups, cycles)
+            got = choose(groups, cycles, budget, objective)
+            if not combos:
+                assert got is None, (seed, cycles)
+                continue
+            assert got is not None and all(o.cycles <= cycles for o in got), (seed, cycles)
+            assert [o in g.options for o, g in zip(got, groups)] == [True] * len(groups)
+            assert cost(got) == pytest.approx(min(cost(c) for c in combos)), (seed, cycles)
+
+
+@pytest.mark.parametrize("lut_only", [True, False], ids=["LUT only", "LUT+BRAM+DSP"])
+def test_max_fps_and_targets_are_optimal_by_brute_force(lut_only):
+    """--max-fps reaches the fewest cycles any fitting folding reaches, with the least LUT among those; a target is
+    met with the least LUT of any fitting folding; both refuse exactly when no folding fits."""
+    for seed in SEEDS:
+        groups, budget = _random_instance(seed, lut_only=lut_only)
+        fitting = [c for c in _combos(groups) if _fits(c, budget)]
+        if not fitting:
+            with pytest.raises(FlowError, match="does not fit the budget"):
+                fold_max_fps(groups, budget)
+            continue
+        best = min(_bottleneck(c) for c in fitting)
+        got = fold_max_fps(groups, budget)
+        assert _fits(got, budget) and _bottleneck(got) == best, (seed, _bottleneck(got), best)
+        assert _lut(got) == pytest.approx(min(_lut(c) for c in fitting if _bottleneck(c) <= best)), seed
+        for cycles in sorted({o.cycles for g in groups for o in g.options}):
+            reach = [c for c in fitting if _bottleneck(c) <= cycles]
+            if not reach:
+                with pytest.raises(FlowError):
+                    fold_target(groups, cycles, budget, 100.0)
+                continue
+            target = fold_target(groups, cycles, budget, 100.0)
+            assert _fits(target, budget) and _bottleneck(target) <= cycles, (seed, cycles)
+            assert _lut(target) == pytest.approx(min(_lut(c) for c in reach)), (seed, cycles)
+
+
+# With more than one binding resource the fitting folding can be a mix of per-layer choices (a knapsack). Smallest
+# case: a and b each offer 60 LUT / 0 BRAM or 10 LUT / 8 BRAM at the same speed, budget 100 LUT / 10 BRAM: the
+# fewest-LUT choice takes 16 BRAM, the smallest-share choice 120 LUT, and only 60 + 10 LUT with 8 BRAM fits.
+def test_max_fps_finds_a_mixed_folding_when_neither_objective_alone_fits():
+    def opt(name, lut, bram):
+        return Option(((name, (("PE", 1),)),), 10, float(lut), float(bram), 0.0, 0.0)
+
+    groups = [Group((n,), (opt(n, 60, 0), opt(n, 10, 8))) for n in ("a", "b")]
+    budget = Resources(lut=100.0, ff=0.0, bram18=10.0, uram=0.0, dsp=0.0)
+    got = fold_max_fps(groups, budget)
+    assert not over_budget(total(got), budget) and sum(o.lut for o in got) == 70.0
+
+
 def _folded(tiny_build):
     cfg, _ = tiny_build
-    return cfg, ModelWrapper(str(cfg.out / "steps" / "06_fold.onnx"))
+    return cfg, ModelWrapper(str(cfg.layout.step_checkpoint("fold")))
 
 
 def test_folding_uses_only_legal_values(tiny_build):
@@ -99,7 +201,7 @@ def test_folding_uses_only_legal_values(tiny_build):
 
 def test_max_fps_fills_the_budget_and_no_layer_is_faster_than_needed(tiny_build):
     cfg, model = _folded(tiny_build)
-    est = json.loads((cfg.out / "report" / "estimates.json").read_text())
+    est = cfg.layout.read_estimates()
     budget = cfg.target.budget
     assert est["fits"] and est["cycles_per_frame"] == max(layer["cycles"] for layer in est["layers"])
     groups = enumerate_groups(model, cfg.target.part)
@@ -117,24 +219,24 @@ def test_max_fps_fills_the_budget_and_no_layer_is_faster_than_needed(tiny_build)
 
 def test_ours_beats_or_matches_finn_setfolding(tiny_build):
     cfg, _ = tiny_build
-    est = json.loads((cfg.out / "report" / "estimates.json").read_text())
+    est = cfg.layout.read_estimates()
     assert {"fps", "cycles_per_frame", "latency_us", "clock_mhz", "lut", "bram18", "uram", "dsp", "bottleneck",
             "layers"} <= set(est)
     assert est["comparison"]["meets_bar"], est["comparison"]["verdict"]
-    assert "| FINN SetFolding |" in (cfg.out / "report" / "summary.md").read_text()
+    assert "| FINN SetFolding |" in cfg.layout.summary.read_text()
 
 
 def test_a_reachable_target_is_reached_with_the_least_hardware(tiny_build, tiny_onnx, tmp_path):
     import shutil
 
     cfg, _ = tiny_build
-    out = tmp_path / "target"
-    shutil.copytree(cfg.out / "steps", out / "steps")
-    shutil.copy(cfg.out / "io_spec.json", out / "io_spec.json")
-    run_flow(tiny_onnx, replace(cfg, out=out, target_fps=500.0, start="fold"), DEFAULT_STEPS)
-    est = json.loads((out / "report" / "estimates.json").read_text())
+    out = BuildLayout(tmp_path / "target")
+    shutil.copytree(cfg.layout.steps_dir, out.steps_dir)
+    shutil.copy(cfg.layout.io_spec, out.io_spec)
+    run_flow(tiny_onnx, replace(cfg, out=out.root, target_fps=500.0, start="fold"), DEFAULT_STEPS)
+    est = out.read_estimates()
     assert est["fps"] >= 500.0 and est["fits"]
-    max_fps = json.loads((cfg.out / "report" / "estimates.json").read_text())
+    max_fps = cfg.layout.read_estimates()
     assert est["lut"] < max_fps["lut"]  # a lower target folds more
     with pytest.raises(FlowError, match="best reachable within the board budget"):
-        run_flow(tiny_onnx, replace(cfg, out=out, target_fps=1e6, start="fold"), DEFAULT_STEPS)
+        run_flow(tiny_onnx, replace(cfg, out=out.root, target_fps=1e6, start="fold"), DEFAULT_STEPS)

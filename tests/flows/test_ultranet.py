@@ -24,8 +24,8 @@ def test_trained_ultranet_maps_to_hardware_and_matches_brevitas(synth_data, tmp_
     ops = [n.op_type.rsplit("_", 1)[0] for n in model.graph.node]  # MVAU_hls -> MVAU
     assert all(n.domain.startswith("finn.custom_op.fpgadataflow") for n in model.graph.node)
     assert ops.count("MVAU") == 9 and ops.count("Pool") == 4
-    report = json.loads((cfg.out / "golden" / "verify.json").read_text())
+    report = json.loads((cfg.layout.verify_record).read_text())
     assert report["images"] == 16 and report["mismatches"] == 0 and "Brevitas" in report["reference"]
-    spec = json.loads((cfg.out / "io_spec.json").read_text())
+    spec = json.loads((cfg.layout.io_spec).read_text())
     head = len(spec["model_config"]["anchors"]) * (5 + spec["model_config"]["num_classes"])
     assert spec["input"]["shape"] == [1, 160, 320, 3] and spec["output"]["shape"] == [1, 10, 20, head]

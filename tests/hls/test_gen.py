@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from flows.build import BuildLayout
 from hls.gen import GenConfig, GenerateError, generate_rtl
 
 RTL_DOMAIN = "finn.custom_op.fpgadataflow.rtl"
@@ -48,9 +49,10 @@ def _fold_build(root: Path, extra_node: bool = False, seed: int = 0) -> tuple[Pa
     model.set_initializer("w", w)
     model.set_initializer("t", t)
     model.set_tensor_datatype("w", DataType["INT4"])
-    build = root / "build"
-    (build / "steps").mkdir(parents=True)
-    model.save(str(build / "steps" / "06_fold.onnx"))
+    build = BuildLayout(root / "build")
+    build.steps_dir.mkdir(parents=True)
+    model.save(str(build.checkpoint(6, "fold")))
+    build.write_record("pynq-z2", 100.0, {})
     return build, w, t
 
 
@@ -79,7 +81,7 @@ def test_dwc_and_fifo_insertion(tmp_path: Path) -> None:
     for s in manifest["stages"]:
         assert s["in_stream"]["width"] == next(l["width"] for l in manifest["links"] if l["name"] == s["link_in"])
         assert s["out_stream"]["width"] == next(l["width"] for l in manifest["links"] if l["name"] == s["link_out"])
-    top = (build / "rtl" / "qdet_top.sv").read_text()
+    top = (build.rtl_dir / "qdet_top.sv").read_text()
     assert "module qdet_top" in top and top.count("qdet_dwc #(") == 2 and top.count("qdet_fifo #(") == 2
 
 

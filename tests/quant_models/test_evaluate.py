@@ -3,10 +3,13 @@ import json
 import pytest
 import torch
 
+from quant_models import evaluate as evaluate_module
 from quant_models.checkpoint import CheckpointError
 from quant_models.data import load_dataset, to_tensors
+from quant_models.device import DeviceError
 from quant_models.evaluate import evaluate_checkpoint, targets_of
 from quant_models.metrics import detection_map
+from quant_models.paths import OutputPathError
 
 pytestmark = pytest.mark.slow
 
@@ -34,3 +37,22 @@ def test_missing_and_foreign_checkpoints(synth_data, tmp_path):
     torch.save({"weights": 1}, junk)
     with pytest.raises(CheckpointError, match="not a qdet checkpoint"):
         evaluate_checkpoint(junk, synth_data)
+
+
+def test_bad_out_and_device_are_refused_before_the_data(trained_run, synth_data, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("the data set was loaded before the options were checked")
+
+    monkeypatch.setattr(evaluate_module, "load_dataset", fail)
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    with pytest.raises(OutputPathError, match="--out .*afile: is a file, not a directory"):
+        evaluate_checkpoint(trained_run.best, synth_data, "val", out=afile)
+    with pytest.raises(OutputPathError, match="afile is a file, so the evaluation output directory cannot be"):
+        evaluate_checkpoint(trained_run.best, synth_data, "val", out=afile / "sub")
+    assert afile.read_text() == "keep me"
+    (tmp_path / "ev" / "predictions.png").mkdir(parents=True)
+    with pytest.raises(OutputPathError, match="predictions.png is a directory"):
+        evaluate_checkpoint(trained_run.best, synth_data, "val", out=tmp_path / "ev")
+    with pytest.raises(DeviceError, match="--device 'tpu' is not a device name; use cpu, cuda or cuda:N"):
+        evaluate_checkpoint(trained_run.best, synth_data, "val", out=tmp_path, device="tpu")

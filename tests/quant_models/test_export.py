@@ -96,3 +96,35 @@ def test_exported_graph_converts_to_finn_and_runs_identically(trained_run, tmp_p
             ref = model(x)
         got = execute_onnx(finn_model, {finn_model.graph.input[0].name: x.numpy()})[finn_model.graph.output[0].name]
         assert torch.equal(model.head_accumulators(torch.from_numpy(got)), model.head_accumulators(ref))
+
+
+def test_mismatches_are_counted_over_every_sample_before_the_error(trained_run, tiny_onnx, monkeypatch):
+    """Corrupt QONNX's output on samples 1 and 3 by a known number of accumulators: the check counts them all."""
+    import qonnx.core.onnx_exec as onnx_exec
+
+    model, _ = load_model(trained_run.best)
+    scale = model.head_scale_bias()[0].numpy()
+    real = onnx_exec.execute_onnx
+    shifted = {1: 7, 3: 2}  # sample index -> accumulators moved by 3 LSBs
+    rng = np.random.default_rng(5)
+    calls: list[int] = []
+
+    def tampered(wrapped, inputs, *args, **kwargs):
+        out = real(wrapped, inputs, *args, **kwargs)
+        name = wrapped.graph.output[0].name
+        y = np.array(out[name], dtype=np.float64)
+        where = np.unravel_index(rng.choice(y.size, shifted.get(len(calls), 0), replace=False), y.shape)
+        y[where] += 3 * scale[where[1]]  # (n, channel, row, col): 3 x the channel's scale is 3 accumulator steps
+        calls.append(len(calls))
+        return {**out, name: y.astype(np.float32)}
+
+    monkeypatch.setattr(onnx_exec, "execute_onnx", tampered)
+    images = sample_images(model, 5, seed=2)
+    with pytest.raises(ExportError, match=r"on sample 1: 7 head accumulators differ.* 9 head accumulators differ "
+                                          r"over all 5 samples, in samples \[1, 3\]"):
+        check_export(model, tiny_onnx, images)
+    assert len(calls) == 5  # every sample was compared before the error
+    calls.clear()
+    report = check_export(model, tiny_onnx, images, strict=False)
+    assert report.accumulator_mismatches == sum(shifted.values())
+    assert report.samples == 5 and report.max_abs_diff >= 3 * scale.min() * 0.999

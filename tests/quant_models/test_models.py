@@ -2,7 +2,8 @@ import pytest
 import torch
 from brevitas.nn import QuantConv2d
 
-from quant_models.models import build_model, default_config
+from quant_models.models import build_model, default_config, num_conv_layers, validate_bits
+from quant_models.quantizers import BitSpecError
 
 
 @pytest.mark.parametrize("bits", [None, "w8a8", "w4a4", "w2a2", "w1a1", "w4a4,first=8,last=8", "w4a2,l1=w3a3"])
@@ -74,3 +75,32 @@ def test_head_accumulators_are_integers_that_rebuild_the_output():
 def test_float_model_has_no_accumulators():
     with pytest.raises(ValueError, match="float model"):
         build_model(default_config("tinydet", 4, bits=None)).head_scale_bias()
+
+
+@pytest.mark.parametrize("arch, depth, last_layer", [
+    ("tinydet", None, 5),  # 3 pooled blocks + depth 2 + head = 6 convs
+    ("tinydet", 0, 3),  # 3 pooled blocks + head
+    ("ultranet", None, 8),  # 4 pooled blocks + depth 4 + head = 9 convs
+])
+def test_layer_overrides_are_checked_against_the_model(arch, depth, last_layer):
+    assert num_conv_layers(arch, depth) == last_layer + 1
+    assert str(validate_bits(f"w4a4,l{last_layer}=w8a8", arch, depth=depth)) == f"w4a4,l{last_layer}=w8a8"
+    with pytest.raises(BitSpecError) as err:
+        validate_bits(f"w4a4,l{last_layer + 1}=w4a4", arch, depth=depth)
+    message = str(err.value)
+    for fragment in (f"l{last_layer + 1}=w4a4", arch, f"{last_layer + 1} conv layers", f"l0..l{last_layer}"):
+        assert fragment in message, (fragment, message)
+
+
+def test_validate_bits_accepts_float_and_rejects_bad_grammar():
+    assert validate_bits("float", "tinydet") is None
+    with pytest.raises(BitSpecError, match="cannot parse"):
+        validate_bits("w4", "tinydet")
+    with pytest.raises(ValueError, match="unknown architecture 'yolo'"):
+        validate_bits("w4a4", "yolo")
+
+
+def test_build_model_refuses_an_override_past_the_last_layer():
+    # Such an override used to be ignored silently, while the config recorded it as applied.
+    with pytest.raises(BitSpecError, match=r"l99=w4a4.*l0\.\.l5"):
+        build_model(default_config("tinydet", 4, bits="w4a4,l99=w4a4"))

@@ -15,7 +15,7 @@ import pytest
 
 from sim.axis import pack
 from sim.cocotb_run import run_cocotb
-from sim.tools import available
+from tests.tools import require_simulator
 from sim.wrap import multi_instance_wrapper
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
@@ -49,8 +49,7 @@ def _instances(seed: int) -> list[dict]:
 @pytest.mark.rtlsim
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
 def test_dwc_regroups_elements_in_order(simulator: str, tmp_path: Path) -> None:
-    if not available(simulator):
-        pytest.skip(f"{simulator} not installed")
+    require_simulator(simulator)
     instances = _instances(seed=5)
     top = tmp_path / "top.sv"
     top.write_text(multi_instance_wrapper("qdet_dwc", [

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sim.cocotb_run import run_cocotb
-from sim.tools import available
+from tests.tools import require_simulator
 from sim.wrap import multi_instance_wrapper
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
@@ -35,8 +35,7 @@ def _instances(count: int, seed: int) -> list[dict]:
 @pytest.mark.rtlsim
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
 def test_fifo_keeps_order_and_depth(simulator: str, tmp_path: Path) -> None:
-    if not available(simulator):
-        pytest.skip(f"{simulator} not installed")
+    require_simulator(simulator)
     instances = _instances(24, seed=11)
     top = tmp_path / "top.sv"
     top.write_text(multi_instance_wrapper("qdet_fifo", [

@@ -17,7 +17,7 @@ import pytest
 from sim.axis import pack
 from sim.cocotb_run import run_cocotb
 from sim.tb.finn_node import execute_int, one_node_model
-from sim.tools import available
+from tests.tools import require_module, require_simulator
 from sim.wrap import multi_instance_wrapper
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
@@ -76,9 +76,8 @@ PARAMS = ("C", "PE", "K", "BITS", "SIGNED", "OUT_PIXELS")
 @pytest.mark.rtlsim
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
 def test_maxpool_matches_finn(simulator: str, tmp_path: Path) -> None:
-    if not available(simulator):
-        pytest.skip(f"{simulator} not installed")
-    pytest.importorskip("finn", reason="FINN (finn-plus) provides the golden model")
+    require_simulator(simulator)
+    require_module("finn", "FINN (finn-plus) provides the golden model; `make setup` installs it")
     instances = _instances(24, seed=9)
     top = tmp_path / "top.sv"
     top.write_text(multi_instance_wrapper("qdet_maxpool", [

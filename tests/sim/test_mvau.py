@@ -11,7 +11,7 @@ import pytest
 
 from sim.cocotb_run import run_cocotb
 from sim.tb import mvau
-from sim.tools import available
+from tests.tools import require_simulator
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
 SEED = 20261123
@@ -67,8 +67,7 @@ def test_layouts_match_the_readme() -> None:
 @pytest.mark.rtlsim
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
 def test_mvau_matches_finn(simulator: str, plan, tmp_path: Path) -> None:
-    if not available(simulator):
-        pytest.skip(f"{simulator} not installed")
+    require_simulator(simulator)
     wrapper, plan_json = plan
     run_cocotb(simulator=simulator, sources=[RTL / "qdet_skid.sv", RTL / "qdet_mvau.sv", wrapper], toplevel="top",
                test_module="sim.tb.mvau", build_dir=tmp_path / "build", test_env={mvau.PLAN_ENV: str(plan_json)},

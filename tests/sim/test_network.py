@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from sim.tools import available
+from tests.tools import require_simulator
 
 pytestmark = [pytest.mark.rtlsim, pytest.mark.slow]
 
@@ -20,15 +20,14 @@ pytestmark = [pytest.mark.rtlsim, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def tiny_sim(tiny_build):
     """The tiny build with its RTL generated and 8 golden frames simulated at backpressure 0.3."""
-    if not available("verilator"):
-        pytest.skip("verilator not installed")
+    require_simulator("verilator")
     from hls.gen import generate_rtl
     from sim.network import SimConfig, simulate
 
     cfg, _ = tiny_build
-    generate_rtl(cfg.out)
+    generate_rtl(cfg.layout)
     result = simulate(cfg.out, SimConfig(images=8, backpressure=0.3, seed=1, diagnose=False))
-    return cfg.out, result
+    return cfg.layout, result
 
 
 def test_bit_exact_under_backpressure(tiny_sim) -> None:
@@ -39,7 +38,7 @@ def test_bit_exact_under_backpressure(tiny_sim) -> None:
     assert r.status == "done", r.message
     assert r.frames == 8
     assert r.mismatches == 0, r.message
-    saved = json.loads((build / "sim" / "result.json").read_text())
+    saved = json.loads(build.sim_result.read_text())
     assert saved["mismatches"] == 0 and saved["frames"] == 8
 
 
@@ -55,10 +54,10 @@ def test_corrupted_weight_names_the_layer(tiny_sim) -> None:
     from sim.network import SimConfig, simulate
 
     build, _ = tiny_sim
-    manifest = json.loads((build / "rtl" / "manifest.json").read_text())
+    manifest = build.read_manifest()
     mvaus = [s["node"] for s in manifest["stages"] if s["kernel"] == "qdet_mvau"]
     victim = mvaus[1]
-    mem = build / "rtl" / f"{victim}_w.mem"
+    mem = build.rtl_dir / f"{victim}_w.mem"
     backup = mem.with_suffix(".bak")
     shutil.copyfile(mem, backup)
     try:
@@ -83,6 +82,6 @@ def test_output_never_ready_ends_with_the_watchdog(tiny_sim) -> None:
     build, _ = tiny_sim
     r = simulate(build, SimConfig(images=1, output_stall=1.0, watchdog_cycles=2000, diagnose=False))
     assert r.status == "watchdog"
-    manifest = json.loads((build / "rtl" / "manifest.json").read_text())
+    manifest = build.read_manifest()
     last = manifest["links"][-1]
     assert f"data stops at link {last['name']}" in r.message and "m_axis" in r.message, r.message

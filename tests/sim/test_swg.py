@@ -16,7 +16,7 @@ import pytest
 
 from sim.cocotb_run import run_cocotb
 from sim.tb.finn_node import FPGADATAFLOW, execute_int, one_node_model
-from sim.tools import available
+from tests.tools import require_simulator
 from sim.wrap import multi_instance_wrapper
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
@@ -149,8 +149,7 @@ def _wrapper(instances: list[dict]) -> str:
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
 def test_swg_matches_finn(simulator: str, tmp_path: Path) -> None:
     """24 random legal parameter sets (and, under Verilator, real shapes for cycles) against FINN's stream."""
-    if not available(simulator):
-        pytest.skip(f"{simulator} not installed")
+    require_simulator(simulator)
     instances = _random_sets(24, seed=7)
     if simulator == "verilator":
         instances += _real_sets()

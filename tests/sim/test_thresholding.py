@@ -10,7 +10,7 @@ import pytest
 from sim.cocotb_run import run_cocotb
 from sim.tb import thresholding
 from sim.tb.streams import PLAN_ENV
-from sim.tools import available
+from tests.tools import require_simulator
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
 SEED = 20261124
@@ -63,8 +63,7 @@ def test_threshold_storage_rule() -> None:
 @pytest.mark.rtlsim
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
 def test_thresholding_matches_finn(simulator: str, plan, tmp_path: Path) -> None:
-    if not available(simulator):
-        pytest.skip(f"{simulator} not installed")
+    require_simulator(simulator)
     wrapper, plan_json = plan
     run_cocotb(simulator=simulator, sources=[RTL / "qdet_skid.sv", RTL / "qdet_thresholding.sv", wrapper],
                toplevel="top", test_module="sim.tb.thresholding", build_dir=tmp_path / "build",

@@ -20,4 +20,4 @@ def assert_names_entry(message: str, path: Path, fragments: tuple[str, ...] | li
     for fragment in fragments:
         assert fragment in message, (fragment, message)
     if skip_hint:
-        assert "skip_bad=True" in message, message
+        assert "--skip-bad" in message, message

@@ -56,7 +56,7 @@ def test_layout_counts_and_split(tmp_path: Path) -> None:
 
 def test_refuses_non_empty_output_unless_overwrite(tmp_path: Path) -> None:
     generate_synthetic(tmp_path, 4, seed=0, size=(48, 48))
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(DatasetError, match="--overwrite"):
         generate_synthetic(tmp_path, 4, seed=0, size=(48, 48))
     s = generate_synthetic(tmp_path, 2, seed=0, size=(48, 48), overwrite=True, val_fraction=0.5)
     assert s.num_train == 1 and len(list((tmp_path / "images/train").iterdir())) == 1
@@ -147,9 +147,9 @@ def test_yolo_round_trip(tmp_path: Path) -> None:
 
 
 def test_rejects_bad_arguments(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="fmt"):
+    with pytest.raises(ValueError, match="--format must be 'coco' or 'yolo'"):
         generate_synthetic(tmp_path / "x", 2, seed=0, fmt="voc")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(ValueError, match="--size 16x16 is too small"):
         generate_synthetic(tmp_path / "y", 2, seed=0, size=(16, 16))
     with pytest.raises(DatasetError):
         load_dataset(tmp_path / "nothing", "train")

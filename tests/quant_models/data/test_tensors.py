@@ -63,6 +63,35 @@ def test_cache_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         to_tensors(ds, size=(6, 6), cache_dir=tmp_path / "cache")
 
 
+def _corrupt_truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])  # a writer killed half-way, or a full disk
+
+
+def _corrupt_garbage(path: Path) -> None:
+    path.write_bytes(b"this is not an npz archive\n" * 10)
+
+
+def _corrupt_wrong_arrays(path: Path) -> None:
+    np.savez(path, images=np.zeros((1, 3, 2, 2), np.uint8))  # a readable archive of the wrong arrays
+
+
+@pytest.mark.parametrize("corrupt", [_corrupt_truncated, _corrupt_garbage, _corrupt_wrong_arrays])
+def test_unreadable_cache_is_rebuilt_with_a_warning(tmp_path: Path, corrupt) -> None:
+    ds = _set(tmp_path)
+    fresh = to_tensors(ds, size=(6, 12))  # no cache involved: what the data set gives
+    to_tensors(ds, size=(6, 12), cache_dir=tmp_path / "cache")
+    (cache,) = (tmp_path / "cache").glob("tensors-*.npz")
+    corrupt(cache)
+    with pytest.warns(UserWarning, match=r"tensor cache .*tensors-.*\.npz is unreadable.*rebuilding"):
+        rebuilt = to_tensors(ds, size=(6, 12), cache_dir=tmp_path / "cache")
+    assert torch.equal(rebuilt.images, fresh.images) and torch.equal(rebuilt.boxes, fresh.boxes)
+    assert torch.equal(rebuilt.labels, fresh.labels)
+    # The bad file was replaced by a good one: the next call reads it back without a warning.
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [cache.name]
+    with np.load(cache) as z:
+        assert z["images"].shape == (2, 3, 6, 12) and z["labels"].tolist() == [[1, 0], [-1, -1]]
+
+
 def test_iterate_batches(tmp_path: Path) -> None:
     t = tensors_mod.DetectionTensors(
         images=torch.zeros(5, 3, 2, 2, dtype=torch.uint8),
