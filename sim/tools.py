@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 SIMULATORS = ("verilator", "icarus")
@@ -54,7 +55,9 @@ def tool_env(simulator: str, base: dict[str, str] | None = None) -> dict[str, st
         # The wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I (the "-include" before the precompiled header),
         # so any model big enough to be split into several C++ files fails to compile ("Vtop__pch.h.fast: linker
         # input file not found"). A variable in MAKEFLAGS counts as a command-line definition and wins over the file.
-        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
+        # It also runs its helper scripts with PYTHON3 = `python`, which a plain Debian (python3 only) lacks: use the
+        # interpreter running qdet (its path has no spaces in a venv; quoted by make as one word otherwise).
+        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include PYTHON3={sys.executable}".strip()
     return env
 
 
