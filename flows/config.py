@@ -39,7 +39,7 @@ class FlowConfig:
     def __post_init__(self) -> None:
         get_board(self.board)  # an unknown board fails here, with the list of known ones
         if self.clock_mhz is not None and not 1.0 <= self.clock_mhz <= 1000.0:
-            raise FlowError(f"clock {self.clock_mhz} MHz is out of range (1..1000 MHz)")
+            raise FlowError(f"--clock-mhz {self.clock_mhz:g} is out of range (1..1000 MHz)")
         if self.target_fps is not None and not self.target_fps > 0:
             raise FlowError(f"--target-fps must be > 0, got {self.target_fps:g}")
         if self.target_cycles is not None and self.target_cycles < 1:

@@ -335,7 +335,7 @@ def _report_measured(layout, est: dict) -> None:
     sim = both.get("simulation")
     if sim is not None:
         latency = "" if sim.get("latency_cycles") is None else f", latency {sim['latency_cycles']:,} cycles"
-        say(f"simulation ({sim['simulator']}): {sim['cycles_per_frame']:,} cycles/frame, {sim['fps']:.1f} FPS"
+        say(f"simulation ({sim['simulator']}): {sim['cycles_per_frame']:,.0f} cycles/frame, {sim['fps']:.1f} FPS"
             f"{latency} (estimate {sim['estimate_cycles_per_frame']:,} cycles/frame, {sim['estimate_fps']:.1f} "
             f"FPS); mismatches {sim['mismatches']}")
     say(f"summary: {refresh_summary(layout)}")

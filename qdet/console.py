@@ -49,7 +49,8 @@ def error(text: str) -> None:
 
 
 def table(title: str, columns: list[str], left: int = 1) -> Table:
-    """A table whose first ``left`` columns are left-aligned, the rest right-aligned; cells fold, never cut."""
+    """A table whose first ``left`` columns are left-aligned, the rest right-aligned. On a terminal too narrow for
+    it, cells fold onto further lines (``pynq-`` / ``z1``), never cut to an ellipsis that could name two boards."""
     t = Table(title=Text(title))
     for i, column in enumerate(columns):
         t.add_column(Text(column), justify="left" if i < left else "right", overflow="fold")

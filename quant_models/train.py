@@ -83,6 +83,8 @@ class TrainConfig:
             raise TrainError(f"--eval-every must be >= 1, got {self.eval_every}")
         if self.lr <= 0:
             raise TrainError(f"--lr (learning rate) must be > 0, got {self.lr}")
+        if self.kd_weight < 0:
+            raise TrainError(f"--kd-weight must be >= 0 (the distillation loss's weight), got {self.kd_weight}")
         if self.resume and self.overwrite:
             raise TrainError(f"--resume and --overwrite both given for {self.out}: --resume continues the run, "
                              "--overwrite replaces it; choose one")

@@ -78,6 +78,8 @@ def generate_synthetic(
         raise DatasetError(f"--images must be >= 1, got {images}")
     if not 0.0 <= val_fraction < 1.0:
         raise DatasetError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    if workers < 1:
+        raise DatasetError(f"--workers must be >= 1 (rendering processes), got {workers}")
     height, width = size
     cfg = scene or SceneConfig()
     if min(height, width) * cfg.min_size_fraction < 2:

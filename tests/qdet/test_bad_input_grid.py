@@ -64,6 +64,8 @@ CASES = [
     ("synth-size", ["data", "synth", "--out", "{ws}/new", "--size", "big"], "--size"),
     ("synth-format", ["data", "synth", "--out", "{ws}/new", "--format", "xml"], "--format"),
     ("synth-existing", ["data", "synth", "--out", "{ws}/data"], "--overwrite"),
+    ("synth-workers", ["data", "synth", "--out", "{ws}/new", "--workers", "0"], "--workers"),
+    ("synth-val-fraction", ["data", "synth", "--out", "{ws}/new", "--val-fraction", "1.5"], "--val-fraction"),
     ("synth-not-int", ["data", "synth", "--out", "{ws}/new", "--images", "many"], "--images"),
     # data check
     ("check-bracketed", ["data", "check", "{ws}/bad[x]coco"], "bad[x]coco"),
@@ -78,6 +80,11 @@ CASES = [
      "l99"),
     ("train-bits", ["train", "--data", "{ws}/data", "--out", "{ws}/new", "--bits", "w9a4"], "w9a4"),
     ("train-epochs", ["train", "--data", "{ws}/data", "--out", "{ws}/new", "--epochs", "0"], "epochs"),
+    ("train-kd-weight", ["train", "--data", "{ws}/data", "--out", "{ws}/new", "--kd-weight", "-1"], "--kd-weight"),
+    ("train-width", ["train", "--data", "{ws}/data", "--out", "{ws}/new", "--width", "0"], "--width"),
+    ("train-model", ["train", "--data", "{ws}/data", "--out", "{ws}/new", "--model", "resnet"], "resnet"),
+    ("train-resume-and-overwrite", ["train", "--data", "{ws}/data", "--out", "{ws}/run", "--resume",
+                                    "--overwrite"], "--overwrite"),
     ("train-data-missing", ["train", "--data", "{ws}/nowhere", "--out", "{ws}/new"], "nowhere"),
     ("train-resume-nothing", ["train", "--data", "{ws}/data", "--out", "{ws}/new", "--resume"], "--resume"),
     ("train-teacher-missing", ["train", "--data", "{ws}/data", "--out", "{ws}/new", "--teacher", "{ws}/t.pt"],
@@ -110,7 +117,7 @@ CASES = [
     ("build-no-mode", ["build", "{ws}/model.onnx", "--out", "{ws}/b"], "--target-fps"),
     ("build-fps-huge", ["build", "{ws}/model.onnx", "--out", "{ws}/b", "--target-fps", "1e9"], "--target-fps"),
     ("build-fps-negative", ["build", "{ws}/model.onnx", "--out", "{ws}/b", "--target-fps", "-5"], "--target-fps"),
-    ("build-clock", ["build", "{ws}/model.onnx", "--out", "{ws}/b", *MODES, "--clock-mhz", "5000"], "clock"),
+    ("build-clock", ["build", "{ws}/model.onnx", "--out", "{ws}/b", *MODES, "--clock-mhz", "5000"], "--clock-mhz"),
     ("build-step", ["build", "{ws}/model.onnx", "--out", "{ws}/b", *MODES, "--from", "nosuchstep"], "nosuchstep"),
     ("build-verify", ["build", "{ws}/model.onnx", "--out", "{ws}/b", *MODES, "--verify", "-1"], "--verify"),
     ("build-folding-missing", ["build", "{ws}/model.onnx", "--out", "{ws}/b", "--folding", "{ws}/f.json"],
@@ -143,6 +150,7 @@ CASES = [
     ("bitstream-missing", ["bitstream", "{ws}/nowhere"], "nowhere"),
     ("bitstream-jobs", ["bitstream", "{ws}/started", "--jobs", "0"], "--jobs"),
     ("bitstream-file", ["bitstream", "{ws}/afile"], "afile"),
+    ("bitstream-no-fold", ["bitstream", "{ws}/truncated"], "fold"),
     # boards
     ("boards-unknown-option", ["boards", "--bogus"], "--bogus"),
 ]
