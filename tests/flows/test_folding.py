@@ -5,7 +5,6 @@ itertools.product) on small random groups, which shares nothing with flows/foldi
 budget test."""
 
 import itertools
-import json
 import math
 import random
 from dataclasses import replace

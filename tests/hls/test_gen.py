@@ -3,14 +3,13 @@ determinism, and the error for an unsupported node. No simulator needed."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from flows.build import BuildLayout
-from hls.gen import GenConfig, GenerateError, generate_rtl
+from hls.gen import GenConfig, GenerateError, generate_rtl, load_manifest
 
 RTL_DOMAIN = "finn.custom_op.fpgadataflow.rtl"
 HLS_DOMAIN = "finn.custom_op.fpgadataflow.hls"
@@ -62,7 +61,7 @@ def _kernels(manifest: dict) -> list[tuple[str, str]]:
 
 def test_dwc_and_fifo_insertion(tmp_path: Path) -> None:
     build, _, _ = _fold_build(tmp_path)
-    manifest = json.loads((generate_rtl(build) / "manifest.json").read_text())
+    manifest = load_manifest(generate_rtl(build))
     # Converter first, then the FIFO at the consumer's width (so up-converted beats can queue up).
     assert _kernels(manifest) == [("qdet_fmpad", "layer"), ("qdet_dwc", "dwc"), ("qdet_fifo", "fifo"),
                                   ("qdet_swg", "layer"), ("qdet_dwc", "dwc"), ("qdet_fifo", "fifo"),
@@ -87,7 +86,7 @@ def test_dwc_and_fifo_insertion(tmp_path: Path) -> None:
 
 def test_dsp_policy(tmp_path: Path) -> None:
     build, _, _ = _fold_build(tmp_path)
-    manifest = json.loads((generate_rtl(build, GenConfig(mac_style="dsp")) / "manifest.json").read_text())
+    manifest = load_manifest(generate_rtl(build, GenConfig(mac_style="dsp")))
     assert manifest["stages"][-1]["mac_style"] == "dsp"
     assert manifest["stages"][-1]["parameters"]["MAC_STYLE"] == "dsp"
 
@@ -96,7 +95,7 @@ def test_memory_files_follow_the_readme_layout(tmp_path: Path) -> None:
     """Read the .mem files back with the README's formulas (written out here, independently of the generator)."""
     build, w, t = _fold_build(tmp_path)
     rtl = generate_rtl(build)
-    p = json.loads((rtl / "manifest.json").read_text())["stages"][-1]["parameters"]
+    p = load_manifest(rtl)["stages"][-1]["parameters"]
     pe, simd, mw, mh, acc = p["PE"], p["SIMD"], p["MW"], p["MH"], p["ACC_BITS"]
     sf, nf = mw // simd, mh // pe
     lines = (rtl / p["W_FILE"]).read_text().split()
@@ -132,7 +131,7 @@ def test_same_build_same_bytes(tmp_path: Path) -> None:
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
         assert str(tmp_path) not in (first / name).read_text(), f"{name} holds an absolute path"
-    manifest = json.loads((first / "manifest.json").read_text())
+    manifest = load_manifest(first)
     import hashlib
 
     for name, digest in manifest["files"].items():

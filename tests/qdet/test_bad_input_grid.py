@@ -30,19 +30,19 @@ def ws(tmp_path: Path, synth_data: Path, trained_run, tiny_onnx: Path) -> Path:
     shutil.copy(tiny_onnx, tmp_path / "model.onnx")
     # A build whose steps folder is a file; one whose sim folder is a file; one that is only started.
     (tmp_path / "stepsfile").mkdir()
-    (tmp_path / "stepsfile" / "steps").write_text("a file where the checkpoints go\n")
+    BuildLayout(tmp_path / "stepsfile").steps_dir.write_text("a file where the checkpoints go\n")
     for name in ("simfile", "started", "truncated"):
         layout = BuildLayout(tmp_path / name)
         layout.steps_dir.mkdir(parents=True)
         shutil.copy(tiny_onnx, layout.input_checkpoint)
         layout.write_record("pynq-z2", 100.0, {})
-    (tmp_path / "simfile" / "sim").write_text("a file where the simulation goes\n")
+    BuildLayout(tmp_path / "simfile").sim_dir.write_text("a file where the simulation goes\n")
     truncated = BuildLayout(tmp_path / "truncated").checkpoint(1, "qonnx_to_finn")
     truncated.write_bytes(tiny_onnx.read_bytes()[:200])
     # A built RTL folder (for --mac-style on an existing rtl/).
-    rtl = BuildLayout(tmp_path / "started").rtl_dir
-    rtl.mkdir()
-    (rtl / "manifest.json").write_text(json.dumps({"generator": {"mac_style": "auto"}}))
+    started = BuildLayout(tmp_path / "started")
+    started.rtl_dir.mkdir()
+    started.manifest.write_text(json.dumps({"generator": {"mac_style": "auto"}}))
     # A COCO set whose one annotation points at an image that does not exist.
     bad = tmp_path / "badcoco"
     (bad / "annotations").mkdir(parents=True)
