@@ -210,6 +210,16 @@ class BuildLayout:
         """True when the RTL has been generated."""
         return self.manifest.is_file()
 
+    def rtl_is_stale(self) -> bool:
+        """True when the RTL was generated from another fold checkpoint than the build has now (a build resumed
+        with --from re-folded it). RTL without a fold checkpoint beside it (written by hand) is never stale."""
+        import hashlib
+
+        fold = self.find_checkpoint("fold")
+        if fold is None or not self.has_rtl():
+            return False
+        return self.read_manifest().get("source_sha256") != hashlib.sha256(fold.read_bytes()).hexdigest()
+
     def read_manifest(self) -> dict[str, Any]:
         """The generated RTL's manifest."""
         return _read_json(self.manifest, f"generate the RTL with `qdet sim {self.root}` (or `--regenerate`)")

@@ -367,16 +367,21 @@ def boards(
 
 
 def _ensure_rtl(layout, mac_style: str | None, regenerate: bool) -> None:
-    """Generate the build's RTL when it has none, when asked to, or when ``mac_style`` differs from the one the
-    existing RTL was generated with (an explicit option always takes effect)."""
+    """Generate the build's RTL when it has none, when asked to, when it was generated from an earlier folding
+    (a build resumed with --from), or when ``mac_style`` differs from the one the existing RTL was generated with
+    (an explicit option always takes effect)."""
     from hls.gen import GenConfig, generate_rtl
 
     config = GenConfig(mac_style=mac_style or "auto")  # validates the style, also when nothing is generated
     if layout.has_rtl() and not regenerate:
         generated = layout.read_manifest().get("generator", {}).get("mac_style")
-        if mac_style is None or mac_style == generated:
+        if layout.rtl_is_stale():
+            note(f"{layout.rtl_dir} was generated from an earlier folding of this build; regenerating it")
+            config = GenConfig(mac_style=mac_style or generated or "auto")
+        elif mac_style is None or mac_style == generated:
             return
-        note(f"{layout.rtl_dir} was generated with --mac-style {generated}; regenerating with {mac_style}")
+        else:
+            note(f"{layout.rtl_dir} was generated with --mac-style {generated}; regenerating with {mac_style}")
     layout.step_checkpoint("fold")  # a build without its fold step gets the message naming what to run
     with progress("generating RTL ..."):
         generate_rtl(layout, config)

@@ -236,16 +236,18 @@ def _frame_outputs(manifest: dict, words: list[str], count: int) -> np.ndarray:
 def simulate(build: Path | BuildLayout, cfg: SimConfig = SimConfig(), *, regenerate: bool = False) -> SimResult:
     """Simulate ``cfg.images`` golden frames of ``build`` back to back; writes the build's sim result and summary.
 
-    The RTL is generated first when the build has none (or ``regenerate``). Frames beyond the build's golden
+    The RTL is generated first when the build has none, when it was generated from an earlier folding, or with
+    ``regenerate``. Frames beyond the build's golden
     set repeat it cyclically.
     """
-    from hls.gen import generate_rtl, load_manifest
+    from hls.gen import GenConfig, generate_rtl, load_manifest
 
     layout = BuildLayout.of(build)
     layout.check_existing()
     golden_in, golden_out = layout.read_golden()
-    if regenerate or not layout.has_rtl():
-        generate_rtl(layout)
+    if regenerate or not layout.has_rtl() or layout.rtl_is_stale():
+        style = layout.read_manifest().get("generator", {}).get("mac_style", "auto") if layout.has_rtl() else "auto"
+        generate_rtl(layout, GenConfig(mac_style=style))
     rtl = layout.rtl_dir
     manifest = load_manifest(rtl)
     pick = [k % len(golden_in) for k in range(cfg.images)]

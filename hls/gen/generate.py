@@ -159,6 +159,8 @@ def generate_rtl(build: BuildView, config: GenConfig = GenConfig(), out: Path | 
     manifest = {
         "top": TOP,
         "source": build.relative(source),
+        # What the RTL was generated from: a resumed build that re-folds makes this RTL stale (BuildLayout checks).
+        "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
         "board": board.name,
         "clock_mhz": clock,
         "generator": {"mac_style": config.mac_style, "fifo_depth": config.fifo_depth},

@@ -110,3 +110,18 @@ def test_of_keeps_a_layout_and_wraps_a_path(tmp_path):
     b = BuildLayout(tmp_path)
     assert BuildLayout.of(b) is b
     assert BuildLayout.of(str(tmp_path)) == b and BuildLayout.of(Path(tmp_path)) == b
+
+
+def test_rtl_is_stale_when_the_fold_checkpoint_changed(tmp_path):
+    import hashlib
+
+    b = BuildLayout(tmp_path)
+    b.rtl_dir.mkdir()
+    b.manifest.write_text(json.dumps({"top": "qdet_top"}))
+    assert not b.rtl_is_stale()  # RTL without a fold checkpoint (written by hand) is kept
+    b.steps_dir.mkdir()
+    b.checkpoint(6, "fold").write_bytes(b"first folding")
+    b.manifest.write_text(json.dumps({"source_sha256": hashlib.sha256(b"first folding").hexdigest()}))
+    assert not b.rtl_is_stale()
+    b.checkpoint(6, "fold").write_bytes(b"a resumed build folded again")
+    assert b.rtl_is_stale()

@@ -134,6 +134,10 @@ def test_same_build_same_bytes(tmp_path: Path) -> None:
     manifest = load_manifest(first)
     import hashlib
 
+    # The manifest names what it was generated from, so a re-folded build can tell its RTL is stale.
+    assert manifest["source"] == "steps/06_fold.onnx"
+    assert manifest["source_sha256"] == hashlib.sha256(build.checkpoint(6, "fold").read_bytes()).hexdigest()
+
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((first / name).read_bytes()).hexdigest() == digest
     assert {"qdet_fmpad.sv", "qdet_swg.sv", "qdet_mvau.sv", "qdet_fifo.sv", "qdet_dwc.sv",
