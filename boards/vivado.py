@@ -121,6 +121,13 @@ def _port(manifest: dict[str, Any], name: str, path: Path) -> tuple[int, int]:
         raise VivadoError(f"{path}: no ports.{name}.width / beats_per_frame: regenerate the RTL") from None
 
 
+def check_jobs(jobs: int) -> int:
+    """``jobs`` if it is a usable number of parallel Vivado jobs, else VivadoError naming the flag."""
+    if jobs < 1:
+        raise VivadoError(f"--jobs must be >= 1, got {jobs}")
+    return jobs
+
+
 def plan_vivado(build: BuildView, *, board: str | None = None, clock_mhz: float | None = None,
                 jobs: int = 2) -> VivadoPlan:
     """Plan the hand-off of ``build``: board and clock from the build (or the arguments), sources and port widths
@@ -166,8 +173,7 @@ def plan_vivado(build: BuildView, *, board: str | None = None, clock_mhz: float 
                      f"master or stream ports and linked by v++ against {platform}; qdet does not generate that yet. "
                      "Written: the out-of-context script (ooc_synth.tcl), which gives Vivado's utilization and timing "
                      "of qdet_top on this part")
-    if jobs < 1:
-        raise VivadoError(f"--jobs must be >= 1, got {jobs}")
+    check_jobs(jobs)
     return VivadoPlan(build_dir=build.root, rtl_dir=rtl, out_dir=build.vivado_dir, board=target, clock_mhz=clock,
                       sources=sources, mem_files=mems,
                       in_width=in_width, out_width=out_width, in_beats=in_beats, out_beats=out_beats, jobs=jobs,

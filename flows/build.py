@@ -291,8 +291,10 @@ class BuildLayout:
         From ``build.json``; an rtl folder generated elsewhere (no build record) names them in its manifest."""
         from boards.catalogue import UnknownBoardError, get_board
 
-        source = self.record if self.record.is_file() or not self.manifest.is_file() else self.manifest
-        rec = self.read_record() if source == self.record else self.read_manifest()
+        if self.record.is_file() or not self.manifest.is_file():
+            source, rec = self.record, self.read_record()
+        else:
+            source, rec = self.manifest, self.read_manifest()
         try:
             board = get_board(str(rec["board"]))
             clock = float(rec["clock_mhz"] if rec.get("clock_mhz") is not None else board.clock_mhz)

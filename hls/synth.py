@@ -153,6 +153,14 @@ def _source_order(rtl_dir: Path, top: str) -> tuple[str, ...]:
     return tuple([f for f in files if f not in tops] + tops)
 
 
+def check_family(family: str) -> str:
+    """``family`` if yosys' synth_xilinx is used with it here, else SynthError naming the flag."""
+    if family not in FAMILIES:
+        raise SynthError(f"--family {family!r}: unknown family; yosys' synth_xilinx families used here: "
+                         f"{', '.join(FAMILIES)}")
+    return family
+
+
 def plan_synth(build: Path | BuildLayout, *, family: str | None = None, top: str = TOP,
                uram: bool | None = None) -> SynthPlan:
     """Plan the synthesis of the build's rtl folder: the sources, and the family from the build's board (or
@@ -179,8 +187,7 @@ def plan_synth(build: Path | BuildLayout, *, family: str | None = None, top: str
         board = None
     if family is None:
         family = board.family.value
-    if family not in FAMILIES:
-        raise SynthError(f"unknown family {family!r}; yosys' synth_xilinx families used here: {', '.join(FAMILIES)}")
+    check_family(family)
     if uram is None:
         uram = family == "xcup" and board is not None and board.device.uram > 0
     return SynthPlan(build=layout, family=family, sources=sources, top=top, uram=bool(uram),

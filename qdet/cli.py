@@ -6,7 +6,6 @@ expensive work starts, and output paths are checked before anything is written.
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -125,7 +124,7 @@ def train(
 
     Example: qdet train --model tinydet --bits w4a4 --data data/synth --epochs 10 --out runs/w4a4
     """
-    from quant_models.chatter import chatter_to
+    from quant_models.chatter import chatter_into
     from quant_models.quantizers import parse_bits
     from quant_models.train import TrainConfig, check_train_config
     from quant_models.train import train as run_train
@@ -135,15 +134,8 @@ def train(
                       batch_size=batch_size, lr=lr, seed=seed, device=device, width=width, depth=depth,
                       teacher=teacher, kd_weight=kd_weight, init=init, resume=resume, overwrite=overwrite)
     layout = check_train_config(cfg)  # every option and path, before any data is loaded
-    # Library warnings are kept in memory until the run folder exists (a run that fails on its data creates none).
-    chatter = io.StringIO()
-    try:
-        with chatter_to(chatter, streams=False):  # the progress bar keeps stderr
-            result = run_train(cfg)
-    finally:
-        if layout.root.is_dir() and chatter.getvalue():
-            with open(layout.log, "a") as log:
-                log.write(chatter.getvalue())
+    with chatter_into(layout.log, streams=False):  # the progress bar keeps stderr
+        result = run_train(cfg)
     m = result.metrics
     done("done:", f"val mAP@0.5 {m['map50']:.3f}, mAP@0.5:0.95 {m['map50_95']:.3f} (best mAP@0.5 "
                   f"{m['best_map50']:.3f} at epoch {m['best_epoch']}); {m['train_images_per_s']:.0f} train img/s; "
@@ -187,8 +179,7 @@ def export(
 
     Example: qdet export runs/w4a4/best.pt --out build/tinydet.onnx
     """
-    from quant_models.chatter import chatter_to
-    from quant_models.checkpoint import read_checkpoint
+    from quant_models.chatter import chatter_into
     from quant_models.export import ExportError, export_checkpoint, export_files
     from quant_models.paths import check_file
 
@@ -197,9 +188,7 @@ def export(
     files = export_files(out)
     for path in (files.onnx, files.report, files.log):
         check_file(path, "export", "--out")
-    read_checkpoint(ckpt)  # a missing or foreign checkpoint fails before anything is written
-    files.onnx.parent.mkdir(parents=True, exist_ok=True)
-    with progress("exporting and checking ..."), open(files.log, "w") as log, chatter_to(log):
+    with progress("exporting and checking ..."), chatter_into(files.log, mode="w"):
         rep = export_checkpoint(ckpt, out, samples=samples, seed=seed)
     nodes = ", ".join(f"{k} x{v}" for k, v in rep.node_types.items())
     done("exported", f"{rep.onnx}: input {rep.input_shape} UINT8, output {rep.output_shape}; nodes {nodes}; "
@@ -222,11 +211,9 @@ def demo(
 
     Example: qdet demo --out demo
     """
-    from qdet.demo import DemoConfig, check_demo, run_demo
+    from qdet.demo import DemoConfig, run_demo
 
-    cfg = DemoConfig(out=out, images=images, epochs=epochs, device=device)
-    check_demo(cfg)
-    run_demo(cfg)
+    run_demo(DemoConfig(out=out, images=images, epochs=epochs, device=device))  # checks every argument first
 
 
 @app.command()
@@ -258,7 +245,7 @@ def build(
     Example: qdet build model.onnx --board pynq-z2 --max-fps --out build --checkpoint runs/w4a4/best.pt
     """
     from flows.config import FlowConfig, FlowError
-    from flows.runner import check_flow, run_flow
+    from flows.runner import run_flow
     from flows.steps import DEFAULT_STEPS
 
     if sum((target_fps is not None, max_fps, folding is not None)) != 1:
@@ -266,8 +253,7 @@ def build(
     cfg = FlowConfig(out=out, board=board, clock_mhz=clock_mhz, target_fps=target_fps, verify_images=verify,
                      verify_data=verify_data, folding=folding, checkpoint=checkpoint, start=start, stop=stop,
                      overwrite=overwrite)
-    check_flow(cfg, DEFAULT_STEPS)
-    with progress("building ...") as update:
+    with progress("building ...") as update:  # run_flow checks steps, paths and an existing build first
         run_flow(model, cfg, DEFAULT_STEPS, progress=lambda name, i, n: update(f"step {i + 1}/{n}: {name} ..."))
     layout = cfg.layout
     done("built", f"{model} for {cfg.board} at {cfg.clock:g} MHz in {out} (steps in {layout.steps_dir}, io_spec "
@@ -404,10 +390,10 @@ def synth(
     Example: qdet synth build/tinydet
     """
     from flows.build import BuildLayout
-    from hls.synth import FAMILIES, SynthError, plan_synth, run_synth, write_script
+    from hls.synth import SynthError, check_family, plan_synth, run_synth, write_script
 
-    if family is not None and family not in FAMILIES:
-        raise SynthError(f"--family {family!r} is not one of {', '.join(FAMILIES)}")
+    if family is not None:
+        check_family(family)
     if timeout is not None and not timeout > 0:
         raise SynthError(f"--timeout must be > 0 seconds, got {timeout:g}")
     layout = BuildLayout(build_dir)
@@ -442,11 +428,10 @@ def bitstream(
 
     Example: qdet bitstream build/tinydet
     """
-    from boards.vivado import VivadoError, find_vivado, plan_vivado, run_vivado, write_vivado
+    from boards.vivado import check_jobs, find_vivado, plan_vivado, run_vivado, write_vivado
     from flows.build import BuildLayout
 
-    if jobs < 1:
-        raise VivadoError(f"--jobs must be >= 1, got {jobs}")
+    check_jobs(jobs)
     layout = BuildLayout(build_dir)
     layout.check_existing()
     _ensure_rtl(layout, None, False)

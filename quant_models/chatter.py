@@ -7,9 +7,11 @@ user sees qdet's own result lines, and one pointer to the log where the rest wen
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
 
 
@@ -37,3 +39,18 @@ def chatter_to(log: TextIO, streams: bool = True) -> Iterator[TextIO]:
         finally:
             log.flush()
             root.handlers, root.level = saved_handlers, saved_level
+
+
+@contextlib.contextmanager
+def chatter_into(path: Path, streams: bool = True, mode: str = "a") -> Iterator[None]:
+    """:func:`chatter_to` a log file that is only written once there is something in it and its folder exists,
+    also when the work fails: a command that fails its first checks leaves no log file behind."""
+    buffer = io.StringIO()
+    try:
+        with chatter_to(buffer, streams):
+            yield
+    finally:
+        path = Path(path)
+        if buffer.getvalue() and path.parent.is_dir():
+            with open(path, mode) as log:
+                log.write(buffer.getvalue())
