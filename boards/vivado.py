@@ -153,6 +153,12 @@ def plan_vivado(build: BuildView, *, board: str | None = None, clock_mhz: float 
         except UnknownBoardError as exc:
             raise VivadoError(str(exc)) from None
     clock = float(clock_mhz or build_clock or target.clock_mhz)
+    runtime = list(manifest.get("runtime_weights", []))
+    if runtime:
+        raise VivadoError(f"layers {', '.join(runtime)} keep their weights in UltraRAM, which a bitstream cannot "
+                          "initialise, and qdet's RTL has no run-time weight-loading port yet. The build simulates "
+                          "(qdet sim), but for a bitstream fold it again on a board without UltraRAM or with a "
+                          "folding file that sets \"ram_style\": \"auto\" on those layers (qdet build --folding)")
     files = sorted(p.name for p in rtl.iterdir() if p.is_file())
     top = str(manifest.get("top", "qdet_top"))
     hdl = [f for f in files if f.endswith(HDL_SUFFIXES)]

@@ -46,9 +46,17 @@ def estimate(model, board: Board, clock_mhz: float) -> dict[str, Any]:
     }
 
 
-def folding_of_node(op) -> dict[str, int]:
-    """PE/SIMD of one node (absent keys for layers without them)."""
-    return {k: int(op.get_nodeattr(k)) for k in ("PE", "SIMD") if k in op.get_nodeattr_types()}
+FOLDING_ATTRS = ("PE", "SIMD", "parallel_window")
+
+
+def folding_of_node(op) -> dict[str, int | str]:
+    """PE/SIMD (an RTL sliding window's parallel_window mode, a weighted layer's weight memory style) of one node;
+    absent keys for layers without them."""
+    types = op.get_nodeattr_types()
+    out: dict[str, int | str] = {k: int(op.get_nodeattr(k)) for k in FOLDING_ATTRS if k in types}
+    if "ram_style" in types and ("MW" in types or "Kernel" in types):  # MVAU, VVAU
+        out["ram_style"] = str(op.get_nodeattr("ram_style"))
+    return out
 
 
 # --- estimate next to synthesis (qdet synth) and simulation (qdet sim) -----------------------------------------

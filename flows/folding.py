@@ -30,7 +30,7 @@ RESOURCES = ("lut", "bram18", "uram", "dsp")
 class Option:
     """One legal folding of a group: attribute values per node, the group's cycles and its resources."""
 
-    attrs: tuple[tuple[str, tuple[tuple[str, int], ...]], ...]  # (node name, ((attr, value), ...)) per node
+    attrs: tuple[tuple[str, tuple[tuple[str, int | str], ...]], ...]  # (node name, ((attr, value), ...)) per node
     cycles: int
     lut: float
     bram18: float
@@ -48,7 +48,7 @@ class Option:
     @property
     def lanes(self) -> int:
         """Product of all parallelism values (tie-break: fewer lanes)."""
-        return math.prod(v for _, values in self.attrs for k, v in values if k != "parallel_window")
+        return math.prod(v for _, values in self.attrs for k, v in values if k in ("PE", "SIMD"))
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,27 @@ def _width_ok(op, attrs: dict[str, int]) -> bool:
     return True
 
 
-def _candidates(model, node) -> list[dict[str, dict[str, int]]]:
-    """Legal attribute assignments for the group led by ``node`` ({node name: {attr: value}})."""
+# Weight memory styles (FINN's ``ram_style``): "auto" is FINN's default, costed as block RAM.
+RAM_STYLES = ("auto", "distributed", "ultra")
+
+
+def ram_styles_for(budget: Resources) -> tuple[str, ...]:
+    """The weight memory styles a board offers: block RAM and LUTRAM everywhere, UltraRAM where it has some."""
+    return RAM_STYLES if budget.uram > 0 else RAM_STYLES[:2]
+
+
+def _with_memories(cands: list[dict[str, dict[str, int | str]]], name: str, ram_styles: tuple[str, ...]
+                   ) -> list[dict[str, dict[str, int | str]]]:
+    """Every candidate once per weight memory style (the ``ram_style`` of node ``name``); none added for "auto"
+    alone, so a build folded without memory choices keeps its attributes as they were."""
+    if tuple(ram_styles) == ("auto",):
+        return cands
+    return [{**c, name: {**c[name], "ram_style": style}} for c in cands for style in ram_styles]
+
+
+def _candidates(model, node, ram_styles: tuple[str, ...] = ("auto",)) -> list[dict[str, dict[str, int | str]]]:
+    """Legal attribute assignments for the group led by ``node`` ({node name: {attr: value}}); weighted layers
+    also get each of ``ram_styles`` for their weight memory."""
     from qonnx.custom_op.registry import getCustomOp
 
     op = getCustomOp(node)
@@ -93,13 +112,13 @@ def _candidates(model, node) -> list[dict[str, dict[str, int]]]:
     if kind == "MVAU":
         mw, mh = op.get_nodeattr("MW"), op.get_nodeattr("MH")
         out = [{node.name: {"PE": pe, "SIMD": simd}} for pe, simd in itertools.product(divisors(mh), divisors(mw))]
-        return [c for c in out if _width_ok(op, c[node.name])]
+        return _with_memories([c for c in out if _width_ok(op, c[node.name])], node.name, ram_styles)
+    if kind == "VVAU":
+        return _with_memories(_depthwise_candidates(model, node, op, kind), node.name, ram_styles)
     if kind == "Pool":
-        swg = model.find_producer(node.input[0])
-        channels = op.get_nodeattr("Channels")
-        if swg is None or not swg.op_type.startswith("ConvolutionInputGenerator"):
-            return [{node.name: {"PE": pe}} for pe in divisors(channels)]
-        return [{swg.name: {"SIMD": pe}, node.name: {"PE": pe}} for pe in divisors(channels)]
+        return _depthwise_candidates(model, node, op, kind)
+    if kind == "GlobalAccPool":
+        return [{node.name: {"PE": pe}} for pe in divisors(op.get_nodeattr("NumChannels"))]
     if kind == "ConvolutionInputGenerator":
         channels = op.get_nodeattr("IFMChannels")
         out = [{node.name: {"SIMD": s}} for s in divisors(channels)]
@@ -114,6 +133,49 @@ def _candidates(model, node) -> list[dict[str, dict[str, int]]]:
         return [{node.name: {"PE": pe}} for pe in divisors(op.get_nodeattr("NumChannels"))]
     raise FlowError(f"node {node.name!r} ({node.op_type}): qdet's folder does not know this layer's parallelism "
                     "knobs yet")
+
+
+def _depthwise_candidates(model, node, op, kind: str) -> list[dict[str, dict[str, int]]]:
+    """A Pool or VVAU and the depthwise sliding window feeding it fold together: the window's SIMD is the
+    consumer's PE (channels per beat). A VVAU can also take SIMD kernel positions per beat, which FINN's window
+    delivers only in its parallel-window mode, with every channel in the beat (PE = channels); FINN's SetFolding
+    raises SIMD only once PE is full for the same reason."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    channels = op.get_nodeattr("Channels")
+    swg = model.find_producer(node.input[0])
+    has_swg = swg is not None and swg.op_type.startswith("ConvolutionInputGenerator")
+    pw = has_swg and "parallel_window" in getCustomOp(swg).get_nodeattr_types()
+
+    def option(pe: int, simd: int = 1) -> dict[str, dict[str, int]]:
+        mine = {"PE": pe, **({"SIMD": simd} if kind == "VVAU" else {})}
+        if not has_swg:
+            return {node.name: mine}
+        window = {"SIMD": pe, **({"parallel_window": int(simd > 1)} if pw else {})}
+        return {swg.name: window, node.name: mine}
+
+    out = [option(pe) for pe in divisors(channels)]
+    if kind == "VVAU" and pw:
+        # SIMD < K kernel positions per beat: a width converter splits the window's beats (the order is kept).
+        out += [option(channels, simd) for simd in divisors(int(math.prod(op.get_nodeattr("Kernel"))))[1:]]
+    return out
+
+
+def finn_rejects(op) -> str | None:
+    """FINN's own objection to a node's current folding (its shape and stream-width checks, and the RTL sliding
+    window's implementation-style assertions), or None when FINN's node model accepts it. The folder offers no
+    option FINN rejects, so FINN's code generation and estimates never meet an illegal folding."""
+    try:
+        op.get_folded_input_shape()
+        op.get_folded_output_shape()
+        op.get_instream_width()
+        op.get_outstream_width()
+        op.get_exp_cycles()
+        if hasattr(op, "select_impl_style"):
+            op.select_impl_style()
+    except Exception as exc:  # FINN signals illegal foldings with assertions and assorted exceptions
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def set_attrs(model, attrs: dict[str, dict[str, int]]) -> None:
@@ -133,8 +195,9 @@ def node_estimate(op, part: str) -> dict[str, float]:
             "dsp": float(op.dsp_estimation(part))}
 
 
-def enumerate_groups(model, part: str) -> list[Group]:
-    """Every foldable group of the (specialized) graph with all its legal options, costed by FINN's models.
+def enumerate_groups(model, part: str, ram_styles: tuple[str, ...] = ("auto",)) -> list[Group]:
+    """Every foldable group of the (specialized) graph with all its legal options, costed by FINN's models;
+    ``ram_styles`` are the weight memory styles to consider (see :func:`ram_styles_for`).
 
     Leaves the model's attributes as they were."""
     from qonnx.custom_op.registry import getCustomOp
@@ -142,20 +205,27 @@ def enumerate_groups(model, part: str) -> list[Group]:
     grouped: set[str] = set()
     groups: list[Group] = []
     # Pools first, so the depthwise sliding window in front of each one joins its group.
-    order = sorted(model.graph.node, key=lambda n: 0 if n.op_type.startswith("Pool") else 1)
+    order = sorted(model.graph.node, key=lambda n: 0 if n.op_type.startswith(("Pool", "VVAU")) else 1)
     for node in order:
         if node.name in grouped:
             continue
-        cands = _candidates(model, node)
+        cands = _candidates(model, node, ram_styles)
         names = tuple(cands[0])
         saved = {n: {k: getCustomOp(model.get_node_from_name(n)).get_nodeattr(k) for k in cands[0][n]} for n in names}
-        options = []
+        options, rejected = [], []
         for cand in cands:
             set_attrs(model, cand)
+            why = [w for n in names if (w := finn_rejects(getCustomOp(model.get_node_from_name(n))))]
+            if why:
+                rejected.append(f"{cand}: {why[0]}")
+                continue
             ests = [node_estimate(getCustomOp(model.get_node_from_name(n)), part) for n in names]
             options.append(Option(tuple((n, tuple(sorted(cand[n].items()))) for n in names),
                                   max(e["cycles"] for e in ests), *(sum(e[r] for e in ests) for r in RESOURCES)))
         set_attrs(model, saved)
+        if not options:
+            raise FlowError(f"layer {'/'.join(names)} ({node.op_type}): FINN's node model rejects every folding "
+                            f"qdet knows for it, e.g. {rejected[0]}")
         grouped.update(names)
         groups.append(Group(names, tuple(options)))
     order_index = {n.name: i for i, n in enumerate(model.graph.node)}

@@ -2,44 +2,134 @@
 
 After conversion to hardware layers, the few nodes at either end of the graph that are not hardware layers (the
 input layout change, the head's per-channel float scale and bias, the output layout change) are cut off the
-FPGA-side graph and recorded here as host ops, in order. ``apply_host_output`` replays them in numpy, so
-hardware output + io_spec = the exported model's output; the decode parameters come from the export's metadata.
+FPGA-side graph and recorded here as host ops, in order. A float-input model also has its linear preprocessing
+and its input quantizer here (cut off before conversion, :mod:`flows.transforms.host_input_quant`), so the FPGA
+side always starts from integers. ``host_input`` / ``host_output`` replay the ops in numpy float32, the arithmetic
+Brevitas and QONNX use, so hardware output + io_spec = the exported model's output; the decode parameters come
+from the export's metadata.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-HOST_OPS = frozenset({"Transpose", "Mul", "Add"})
+HOST_OPS = frozenset({"Transpose", "Mul", "Add", "Reshape", "Flatten", "TopK", "ArgMax"})
+# Linear preprocessing a float input may go through before its quantizer (replayed on the host, in order).
+PREPROCESSING_OPS = ("Mul", "Div", "Add", "Sub")
+ROUNDING_MODES = ("ROUND", "HALF_EVEN", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_DOWN")
 PACKING = ("NHWC stream order: pixels in row-major order, channels innermost. Each AXI-Stream word carries "
            "the elements of one fold, element 0 in the least significant bits, each element its FINN DataType's "
            "width (two's complement for signed types).")
 
 
+def round_as(mode: str, x: np.ndarray) -> np.ndarray:
+    """Round ``x`` as QONNX's ``rounding_mode`` says; ROUND is half to even, as torch.round and Brevitas do.
+
+    >>> round_as("ROUND", np.float32([0.5, 1.5, 2.5, -0.5])).tolist()
+    [0.0, 2.0, 2.0, -0.0]
+    >>> round_as("HALF_UP", np.float32([0.5, 1.5, -0.5])).tolist()
+    [1.0, 2.0, -1.0]
+    """
+    mode = mode.upper()
+    if mode in ("ROUND", "HALF_EVEN"):
+        return np.round(x)
+    if mode == "CEIL":
+        return np.ceil(x)
+    if mode == "FLOOR":
+        return np.floor(x)
+    if mode == "UP":
+        return np.sign(x) * np.ceil(np.abs(x))
+    if mode == "DOWN":
+        return np.fix(x)
+    if mode == "HALF_UP":
+        return np.sign(x) * np.floor(np.abs(x) + np.float32(0.5))
+    if mode == "HALF_DOWN":
+        return np.sign(x) * np.ceil(np.abs(x) - np.float32(0.5))
+    raise ValueError(f"unknown rounding mode {mode!r} (one of {', '.join(ROUNDING_MODES)})")
+
+
+def int_range(bit_width: int, signed: bool, narrow: bool) -> tuple[int, int]:
+    """The integer range of a quantizer.
+
+    >>> int_range(8, True, False), int_range(8, True, True), int_range(4, False, False)
+    ((-128, 127), (-127, 127), (0, 15))
+    """
+    if signed:
+        return -(1 << (bit_width - 1)) + int(narrow), (1 << (bit_width - 1)) - 1
+    return 0, (1 << bit_width) - 1 - int(narrow)
+
+
 @dataclass(frozen=True)
 class HostOp:
-    """One host-side op: ``Transpose`` (``perm``), ``Mul`` or ``Add`` (``value``, broadcast like numpy)."""
+    """One host-side op.
+
+    - ``Transpose`` (``perm``); ``Reshape``/``Flatten`` (``shape``: the output shape, batch first).
+    - ``Mul``, ``Add``, ``Sub``, ``Div`` with a constant (``value`` of ``shape``, broadcast like numpy);
+      ``reverse``: the constant is the first operand (``c - x``, ``c / x``).
+    - ``Quant``: ``x / scale + zero_point``, rounded by ``rounding_mode``, clamped to the ``bit_width`` /
+      ``signed`` / ``narrow`` range: the integer the accelerator's input stream carries (the scale is ``value``).
+    - ``TopK`` (``k``, ``axis``, ``largest``; ``output`` 1: the indices, 0: the values, as ONNX TopK's two
+      outputs; ties go to the lower index), ``ArgMax`` (``axis``, ``keepdims``).
+    """
 
     op: str
     perm: tuple[int, ...] = ()
     value: list[Any] = field(default_factory=list)
     shape: tuple[int, ...] = ()
+    reverse: bool = False
+    zero_point: float = 0.0
+    bit_width: int = 0
+    signed: bool = False
+    narrow: bool = False
+    rounding_mode: str = ""
+    k: int = 0
+    axis: int = -1
+    largest: bool = True
+    keepdims: bool = True
+    output: int = 1  # TopK: which output the graph uses (0 values, 1 indices)
+
+    def operand(self) -> np.ndarray:
+        """The constant operand (float32, its recorded shape)."""
+        return np.asarray(self.value, dtype=np.float32).reshape(self.shape)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        """Apply this op to ``x``."""
+        """Apply this op to ``x`` in float32 (the arithmetic of the exported model)."""
         if self.op == "Transpose":
             return np.transpose(x, self.perm)
-        operand = np.asarray(self.value, dtype=np.float32).reshape(self.shape)
-        if self.op == "Mul":
-            return (x * operand).astype(np.float32)
-        if self.op == "Add":
-            return (x + operand).astype(np.float32)
-        raise ValueError(f"unknown host op {self.op!r}")
+        if self.op in ("Reshape", "Flatten"):
+            return np.reshape(x, (x.shape[0], *self.shape[1:]))
+        if self.op == "TopK":
+            order = np.argsort(-x if self.largest else x, axis=self.axis, kind="stable")
+            top = np.take(order, np.arange(self.k), axis=self.axis)
+            return np.take_along_axis(x, top, axis=self.axis) if self.output == 0 else top.astype(np.int64)
+        if self.op == "ArgMax":
+            return np.argmax(x, axis=self.axis, keepdims=self.keepdims).astype(np.int64)
+        x = np.asarray(x, dtype=np.float32)
+        if self.op == "Quant":
+            lo, hi = int_range(self.bit_width, self.signed, self.narrow)
+            y = x / self.operand() + np.float32(self.zero_point)
+            return np.clip(round_as(self.rounding_mode, y), lo, hi).astype(np.float32)
+        c = self.operand()
+        a, b = (c, x) if self.reverse else (x, c)
+        ops = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide}
+        if self.op not in ops:
+            raise ValueError(f"unknown host op {self.op!r}")
+        return ops[self.op](a, b).astype(np.float32)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HostOp:
+        """Read one op written by :meth:`IOSpec.save` (older specs lack the newer fields: defaults apply)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        for key in ("perm", "shape"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -76,10 +166,19 @@ class IOSpec:
         data = json.loads(Path(path).read_text())
 
         def port(d: dict[str, Any]) -> Port:
-            ops = tuple(HostOp(o["op"], tuple(o["perm"]), o["value"], tuple(o["shape"])) for o in d["host_ops"])
+            ops = tuple(HostOp.from_dict(o) for o in d["host_ops"])
             return Port(d["name"], tuple(d["shape"]), d["datatype"], d["layout"], ops)
 
         return cls(port(data["input"]), port(data["output"]), data["model_config"], data["packing"])
+
+    @property
+    def float_input(self) -> bool:
+        """True when the model takes float images and the host quantizes them (a ``Quant`` input op)."""
+        return any(op.op == "Quant" for op in self.input.host_ops)
+
+    def input_quant(self) -> HostOp | None:
+        """The host-side input quantizer, if any."""
+        return next((op for op in self.input.host_ops if op.op == "Quant"), None)
 
     def host_input(self, images: np.ndarray) -> np.ndarray:
         """Images as the model takes them (N, C, H, W) -> what the accelerator's input stream carries."""
@@ -89,23 +188,49 @@ class IOSpec:
         return x
 
     def host_output(self, hw_out: np.ndarray) -> np.ndarray:
-        """The accelerator's output (integer accumulators) -> the exported model's float output."""
+        """The accelerator's output (integer accumulators) -> the exported model's output."""
         x = hw_out.astype(np.float32)
         for op in self.output.host_ops:
             x = op.apply(x)
         return x
 
+    def numeric_output_ops(self) -> tuple[HostOp, ...]:
+        """The output ops up to (not including) a final TopK/ArgMax: what maps accumulators to the model's values."""
+        ops = self.output.host_ops
+        cut = next((i for i, op in enumerate(ops) if op.op in ("TopK", "ArgMax")), len(ops))
+        return ops[:cut]
+
+
+def _const_operand(model, node) -> tuple[np.ndarray, bool]:
+    """(constant, reverse) of a binary node with one constant input; ValueError otherwise."""
+    values = [model.get_initializer(name) for name in node.input]
+    constants = [i for i, v in enumerate(values) if v is not None]
+    if len(node.input) != 2 or len(constants) != 1:
+        raise ValueError(f"host op {node.name} ({node.op_type}) needs exactly one constant operand")
+    return np.asarray(values[constants[0]], dtype=np.float32), constants[0] == 0
+
 
 def host_op_from_node(model, node) -> HostOp:
-    """Describe a Transpose/Mul/Add node as a HostOp (Mul/Add need a constant operand)."""
+    """Describe a Transpose/Reshape/Flatten/Mul/Add/Sub/Div/TopK/ArgMax node as a HostOp."""
     from qonnx.util.basic import get_by_name
 
+    def attr(name: str, default: Any) -> Any:
+        a = get_by_name(node.attribute, name)
+        return default if a is None else (a.i if a.type == a.INT else list(a.ints))
+
     if node.op_type == "Transpose":
-        perm = get_by_name(node.attribute, "perm")
-        return HostOp("Transpose", perm=tuple(int(p) for p in perm.ints))
-    values = [model.get_initializer(name) for name in node.input]
-    constants = [v for v in values if v is not None]
-    if len(constants) != 1:
-        raise ValueError(f"host op {node.name} ({node.op_type}) needs exactly one constant operand")
-    value = np.asarray(constants[0], dtype=np.float32)
-    return HostOp(node.op_type, value=value.reshape(-1).tolist(), shape=tuple(value.shape))
+        return HostOp("Transpose", perm=tuple(int(p) for p in attr("perm", [])))
+    if node.op_type in ("Reshape", "Flatten"):
+        return HostOp(node.op_type, shape=tuple(int(s) for s in model.get_tensor_shape(node.output[0])))
+    if node.op_type == "TopK":
+        k = model.get_initializer(node.input[1])
+        if k is None:
+            raise ValueError(f"host op {node.name} (TopK) needs a constant k")
+        used = [i for i, name in enumerate(node.output) if name and (model.find_consumers(name) or
+                                                                    name in [o.name for o in model.graph.output])]
+        return HostOp("TopK", k=int(np.asarray(k).reshape(-1)[0]), axis=int(attr("axis", -1)),
+                      largest=bool(attr("largest", 1)), output=used[0] if used else 1)
+    if node.op_type == "ArgMax":
+        return HostOp("ArgMax", axis=int(attr("axis", 0)), keepdims=bool(attr("keepdims", 1)))
+    value, reverse = _const_operand(model, node)
+    return HostOp(node.op_type, value=value.reshape(-1).tolist(), shape=tuple(value.shape), reverse=reverse)

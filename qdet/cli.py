@@ -104,7 +104,8 @@ def data_check(
 def train(
     data: Annotated[Path, typer.Option(help="Data set directory with train and val splits.")],
     out: Annotated[Path, typer.Option(help="Run directory (last.pt, best.pt, metrics.json, curves.png).")],
-    model: Annotated[str, typer.Option(help="Architecture: tinydet or ultranet.")] = "tinydet",
+    model: Annotated[str, typer.Option("--model", "--arch", help="Architecture: tinydet, ultranet or mobiledet.")]
+    = "tinydet",
     bits: Annotated[str, typer.Option(help="Bit spec: float, w4a4, w8a8, w4a4,first=8,last=8, ...")] = "w4a4",
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
@@ -112,7 +113,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and augmentation.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     width: Annotated[float, typer.Option(help="Width (channel) multiplier.")] = 1.0,
-    depth: Annotated[Optional[int], typer.Option(help="3x3 blocks at the final resolution (default per arch).")] = None,
+    depth: Annotated[Optional[int], typer.Option(help="Blocks at the final resolution (default per arch).")] = None,
     teacher: Annotated[Optional[Path], typer.Option(help="Float teacher checkpoint for distillation.")] = None,
     kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss.")] = 1.0,
     init: Annotated[Optional[Path], typer.Option(help="Start from this checkpoint's weights (QAT from float).")] = None,
@@ -281,8 +282,9 @@ def _print_report(layout) -> None:
     t = table(f"{est['board']} at {est['clock_mhz']:g} MHz: bottleneck {est['bottleneck']}",
               ["folding", "FPS", "cycles/frame", "latency us (upper bound)", "LUT", "BRAM18", "URAM", "DSP"])
     rows = [("qdet", est), ("budget", {**est["budget"], "fps": None})]
-    if "finn_setfolding" in est:
-        rows.insert(1, ("FINN SetFolding", est["finn_setfolding"]))
+    peer = est.get("finn_setfolding")
+    if peer is not None and "error" not in peer:
+        rows.insert(1, ("FINN SetFolding", peer))
     if "qdet_at_finn_fps" in est:
         rows.insert(2, ("qdet at FINN's FPS", est["qdet_at_finn_fps"]))
     for label, r in rows:
@@ -294,6 +296,8 @@ def _print_report(layout) -> None:
     say("latency: FINN's estimate, an upper bound (the sum of every layer's cycles); qdet sim measures it")
     if "comparison" in est:
         say(f"qdet vs FINN: {est['comparison']['verdict']}")
+    elif peer is not None and "error" in peer:
+        note(f"no FINN comparison: {peer['error']}")
     _report_measured(layout, est)
 
 

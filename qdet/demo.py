@@ -184,7 +184,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, str |
         ("QONNX model", str(paths.onnx)),
         ("hardware estimate", f"{cfg.board} at {est['clock_mhz']:g} MHz: {est['fps']:.0f} FPS, {est['lut']:,.0f} LUT, "
                               f"{est['bram18']:g} BRAM18, {est['dsp']:g} DSP (FINN's models); "
-                              f"vs FINN SetFolding: {est['comparison']['verdict']}"),
+                              f"vs FINN SetFolding: {est.get('comparison', {}).get('verdict', 'no comparison')}"),
         ("golden model", f"{verified.get('images', 0)} val images against {verified.get('reference', '-')}: "
                          f"{verified.get('mismatches', '-')} head accumulators differ"),
         ("RTL simulation", sim_row),

@@ -2,6 +2,10 @@
 
 BOPs follow the usual definition for quantized networks: MACs x weight bits x input-activation bits. A float
 layer counts 32 x 32. The first conv's input is the 8-bit pixel.
+
+A conv's weights are ``out_ch x (in_ch / groups) x K x K`` and it does that many MACs per *output* pixel: a
+depthwise conv (groups == channels) costs ``C x K x K`` weights and ``C x K x K x H_out x W_out`` MACs, not
+``C x C x ...``, and a stride-s conv computes ``H / s x W / s`` output pixels.
 """
 
 from __future__ import annotations
@@ -57,8 +61,9 @@ def model_complexity(model: Detector) -> Complexity:
     for i, conv in enumerate(model.plan):
         bits = None if spec is None else spec.layer_bits(i, n)
         wb = FLOAT_BITS if bits is None else bits.weight
-        params = conv.in_ch * conv.out_ch * conv.kernel ** 2
-        macs = params * h * w  # 'same' padding: one output pixel per input pixel
+        params = conv.in_ch // conv.groups * conv.out_ch * conv.kernel ** 2
+        h, w = h // conv.stride, w // conv.stride  # 'same' padding: input / stride output pixels per side
+        macs = params * h * w
         layers.append(LayerCost(f"conv{i}", params, wb, in_bits, macs, macs * wb * in_bits))
         in_bits = FLOAT_BITS if bits is None else bits.act
         if conv.pool:

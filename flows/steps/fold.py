@@ -8,8 +8,8 @@ from pathlib import Path
 
 from flows.config import FlowConfig, FlowError
 from flows.estimates import folding_of
-from flows.folding import (apply_folding, attrs_of, choose, choose_within, enumerate_groups, fold_fixed,
-                           fold_max_fps, fold_target, with_attrs)
+from flows.folding import (RAM_STYLES, apply_folding, attrs_of, choose, choose_within, enumerate_groups, finn_rejects,
+                           fold_fixed, fold_max_fps, fold_target, ram_styles_for, with_attrs)
 from flows.io_spec import IOSpec
 
 
@@ -55,21 +55,21 @@ def read_folding(path: Path) -> dict[str, dict[str, int]]:
     except (OSError, ValueError) as exc:
         raise FlowError(f"{path}: cannot read the folding file ({exc})") from exc
     ok = isinstance(data, dict) and all(
-        isinstance(v, dict) and all(isinstance(a, str) and type(x) is int for a, x in v.items()) for v in data.values())
+        isinstance(v, dict) and all(isinstance(a, str) and (type(x) is int or (a == "ram_style" and x in RAM_STYLES))
+                                    for a, x in v.items()) for v in data.values())
     if not ok:
-        raise FlowError(f"{path}: a folding file maps node names to {{attribute: integer}}, "
-                        'e.g. {"MVAU_hls_0": {"PE": 16, "SIMD": 3}}')
+        raise FlowError(f"{path}: a folding file maps node names to {{attribute: integer}} (and \"ram_style\" to one "
+                        f"of {', '.join(RAM_STYLES)}), e.g. {{\"MVAU_hls_0\": {{\"PE\": 16, \"SIMD\": 3}}}}")
     return data
 
 
 def step_fold(model, cfg: FlowConfig):
-    """qdet's folder for ``cfg.target_fps`` (or max FPS in the board budget, or the user's ``cfg.folding``). FINN's SetFolding runs on a copy with
-    the same target (ours' cycles when folding for max FPS); when its folding comes out at other cycles than ours,
-    ours is also folded for FINN's cycles, so the report can compare LUTs at the same throughput."""
-    from qonnx.custom_op.registry import getCustomOp
-
+    """qdet's folder for ``cfg.target_fps`` (or max FPS in the board budget, or the user's ``cfg.folding``). FINN's
+    SetFolding runs on a copy with the same target (ours' cycles when folding for max FPS); when its folding comes
+    out at other cycles than ours, ours is also folded for FINN's cycles, so the report can compare LUTs at the same
+    throughput (see :func:`peer_comparison`: FINN failing never fails the build)."""
     part, budget = cfg.target.part, cfg.target.budget
-    groups = enumerate_groups(model, part)
+    groups = enumerate_groups(model, part, ram_styles_for(budget))
     if cfg.folding is not None:
         options = fold_fixed(groups, read_folding(cfg.folding), budget)
     elif cfg.target_cycles is None:
@@ -79,12 +79,36 @@ def step_fold(model, cfg: FlowConfig):
     apply_folding(model, options)
     achieved = max(o.cycles for o in options)
     peer_target = cfg.target_cycles if cfg.target_cycles is not None else achieved
-    peer = finn_setfolding(model, peer_target)
-    record = {"target_cycles": peer_target, "folding": folding_of(peer)}
-    peer_cycles = max(int(getCustomOp(n).get_exp_cycles()) for n in peer.graph.node)
-    if peer_cycles != achieved:
-        iso = choose_within(groups, peer_cycles, budget) or choose(groups, peer_cycles, budget)
-        record["qdet_at_finn_cycles"] = attrs_of(iso)
+    record = peer_comparison(model, groups, peer_target, achieved, budget)
     cfg.layout.report_dir.mkdir(exist_ok=True)
     cfg.layout.finn_setfolding.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return model
+
+
+def peer_comparison(model, groups, peer_target: int, achieved: int, budget) -> dict:
+    """FINN's SetFolding for ``peer_target`` cycles, for the report's comparison row; guarded.
+
+    The comparison is optional: when FINN raises, or picks a folding its own node model rejects (e.g. a sliding
+    window SIMD its RTL window asserts against), the record says so with FINN's message (``error``) and the build
+    goes on with qdet's folding."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    record: dict = {"target_cycles": peer_target}
+    try:
+        peer = finn_setfolding(model, peer_target)
+        record["folding"] = folding_of(peer)
+        rejected = [(n.name, why) for n in peer.graph.node if (why := finn_rejects(getCustomOp(n)))]
+        if rejected:
+            name, why = rejected[0]
+            record["error"] = f"FINN's SetFolding picked a folding FINN's own node model rejects: {name}: {why}"
+            return record
+        peer_cycles = max(int(getCustomOp(n).get_exp_cycles()) for n in peer.graph.node)
+    except Exception as exc:  # a peer's failure never fails the build: record it
+        record["error"] = f"FINN's SetFolding failed: {type(exc).__name__}: {exc}"
+        record.pop("folding", None)
+        return record
+    if peer_cycles != achieved:
+        iso = choose_within(groups, peer_cycles, budget) or choose(groups, peer_cycles, budget)
+        if iso is not None:
+            record["qdet_at_finn_cycles"] = attrs_of(iso)
+    return record

@@ -1,4 +1,11 @@
-"""Step 1b: streamlining. Float scales and biases move into thresholds; convs lower to Im2Col + MatMul (NHWC)."""
+"""Step 1b: streamlining. Float scales and biases move into thresholds; convs lower to Im2Col + MatMul (NHWC).
+
+Beyond FINN's default sequence (which suffices for plain conv chains), the passes FINN's own MobileNet and CNV
+builds add: per-channel weight scales move past depthwise convs (``MoveMulPastDWConv``: a depthwise conv is
+per-channel, so a per-channel Mul commutes with it) into the next thresholds; the average pool's layout follows
+the NHWC graph; the conv-to-FC ``Transpose`` + ``Flatten``/``Reshape`` is absorbed and the remaining scalar scales
+move past the fully connected MatMuls into the head's host-side scale.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +13,41 @@ from flows.config import FlowConfig
 from flows.transforms.identity_thresholds import RemoveIdentityThresholds
 
 
+def _readable(model):
+    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+
+    # FINN names new tensors randomly: readable names keep the same build byte-identical.
+    return model.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames()).transform(InferDataTypes())
+
+
 def step_streamline(model, cfg: FlowConfig):
-    """FINN's streamlining sequence for conv nets, then qdet's removal of identity thresholds.
+    """FINN's streamlining sequence for conv nets (plus its depthwise/pool/FC passes), then qdet's removal of
+    identity thresholds.
 
     The 8-bit input quantizer passes pixels unchanged (scale 1/255 after a division by 255), so after
     streamlining it is a 255-step threshold that maps every pixel to itself: removing it saves a Thresholding
     layer (255 thresholds per channel) at the head of the pipeline."""
     import finn.transformation.streamline.absorb as absorb
+    import finn.transformation.streamline.reorder as reorder
+    from finn.transformation.qonnx.infer_quant_avg_pool_2d import AvgPoolAndTruncToQuantAvgPool
     from finn.transformation.streamline import Streamline
-    from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
-    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames, RemoveUnusedTensors
+    from finn.transformation.streamline.collapse_repeated import CollapseRepeatedMul
+    from qonnx.transformation.change_datalayout import ChangeDataLayoutQuantAvgPool2d
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
+    from qonnx.transformation.general import RemoveUnusedTensors
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+    from qonnx.transformation.remove import RemoveIdentityOps
 
+    model = model.transform(AvgPoolAndTruncToQuantAvgPool())
     model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
     model = model.transform(Streamline())
+    for transform in (reorder.MoveMulPastDWConv(), absorb.AbsorbMulIntoMultiThreshold(),
+                      ChangeDataLayoutQuantAvgPool2d(), InferDataLayouts(), reorder.MoveTransposePastScalarMul(),
+                      absorb.AbsorbTransposeIntoFlatten(), reorder.MoveFlattenPastAffine(),
+                      reorder.MoveFlattenPastTopK(), reorder.MoveScalarMulPastMatMul(), CollapseRepeatedMul(),
+                      RemoveIdentityOps()):
+        model = _readable(model.transform(transform))
     model = model.transform(LowerConvsToMatMul())
     model = model.transform(MakeMaxPoolNHWC())
     model = model.transform(absorb.AbsorbTransposeIntoMultiThreshold())
@@ -31,5 +58,10 @@ def step_streamline(model, cfg: FlowConfig):
     model = model.transform(absorb.AbsorbConsecutiveTransposes())
     model = model.transform(InferDataLayouts())
     model = model.transform(RemoveUnusedTensors())
-    # FINN names new tensors randomly: readable names keep the same build byte-identical.
-    return model.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames())
+    return _readable(model)
+
+
+def MakeMaxPoolNHWC():  # noqa: N802 - a transformation factory, named like the class it returns
+    from finn.transformation.streamline.reorder import MakeMaxPoolNHWC as Make
+
+    return Make()

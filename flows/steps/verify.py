@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from flows.config import FlowConfig, FlowError
-from flows.io_spec import IOSpec
+from flows.io_spec import IOSpec, int_range
+from flows.transforms.host_input_quant import host_input_ops
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,41 @@ class VerifyReport:
     mismatched_images: list[int]
 
 
-def verification_images(cfg: FlowConfig, size: tuple[int, int]) -> tuple[np.ndarray, str]:
-    """``cfg.verify_images`` uint8 images (N, 3, H, W): the first ones of a data set's val split, or random."""
+def _affine_per_element(spec: IOSpec, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The host's preprocessing in front of the input quantizer as y = a*x + b (per element, float64)."""
+    pre = spec.input.host_ops[:next(i for i, op in enumerate(spec.input.host_ops) if op.op == "Quant")]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        for op in pre:
+            x = op.apply(x)
+        return x.astype(np.float64)
+
+    b = run(np.zeros((1, *shape), np.float32))
+    return run(np.ones((1, *shape), np.float32)) - b, b
+
+
+def float_images(spec: IOSpec, shape: tuple[int, ...], n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` float32 inputs (N, *shape) for a model with a host-side input quantizer.
+
+    Drawn so that, after the model's own preprocessing, the quantizer sees its whole range plus a margin on both
+    sides (clamping is exercised), and half of the values sit on exact rounding ties ((k + 1/2) * scale) where the
+    preprocessing keeps them exact: ties are where a host that rounds differently from Brevitas would show."""
+    q = spec.input_quant()
+    lo, hi = int_range(q.bit_width, q.signed, q.narrow)
+    scale = float(q.operand().reshape(-1)[0])
+    a, b = _affine_per_element(spec, shape)
+    if np.any(a == 0):
+        raise FlowError("the input preprocessing multiplies some input elements by 0: cannot draw test inputs")
+    levels = rng.integers(lo - 2, hi + 2, size=(n, *shape)).astype(np.float64) - q.zero_point
+    ties = rng.random((n, *shape)) < 0.5
+    y = (levels + np.where(ties, 0.5, rng.random((n, *shape)) - 0.5)) * scale
+    return ((y - b) / a).astype(np.float32)
+
+
+def verification_images(cfg: FlowConfig, spec: IOSpec, shape: tuple[int, ...]) -> tuple[np.ndarray, str]:
+    """``cfg.verify_images`` inputs (N, *shape) as the model takes them: for an integer (UINT8) image input the
+    first images of a data set's val split, or random uint8 images; for a float input (host-side quantizer) random
+    floats over the quantizer's range (see :func:`float_images`), or a data set's images scaled to [0, 1]."""
     n = cfg.verify_images
     if cfg.verify_data is not None:
         from quant_models.data import load_dataset, to_tensors
@@ -42,16 +76,76 @@ def verification_images(cfg: FlowConfig, size: tuple[int, int]) -> tuple[np.ndar
         if len(ds.samples) < n:
             raise FlowError(f"{cfg.verify_data}: the val split has {len(ds.samples)} images, --verify asks for {n}")
         ds = dataclasses.replace(ds, samples=ds.samples[:n])
-        return to_tensors(ds, size).images.numpy(), f"{cfg.verify_data} (val, first {n})"
+        images = to_tensors(ds, tuple(shape[1:3])).images.numpy()
+        if images.shape[1:] != tuple(shape):
+            raise FlowError(f"{cfg.verify_data}: its images are {images.shape[1:]} (C, H, W) after resizing, the "
+                            f"model takes {tuple(shape)}")
+        if spec.float_input:
+            return (images.astype(np.float32) / np.float32(255)), f"{cfg.verify_data} (val, first {n}, scaled to [0, 1])"
+        return images, f"{cfg.verify_data} (val, first {n})"
     rng = np.random.default_rng(cfg.seed)
-    return rng.integers(0, 256, (n, 3, *size), dtype=np.uint8), f"random uint8 (seed {cfg.seed})"
+    if spec.float_input:
+        return float_images(spec, shape, n, rng), f"random floats over the input quantizer's range, half on rounding " \
+                                                  f"ties (seed {cfg.seed})"
+    return rng.integers(0, 256, (n, *shape), dtype=np.uint8), f"random uint8 (seed {cfg.seed})"
 
 
-def _execute(model, x: np.ndarray, full: bool = False):
+def golden_dtype(datatype: str) -> np.dtype:
+    """The numpy dtype golden input frames are saved in: the narrowest one holding the stream's FINN datatype."""
+    from qonnx.core.datatype import DataType
+
+    dt = DataType[datatype]
+    for candidate in (np.uint8, np.int8, np.uint16, np.int16, np.int32):
+        info = np.iinfo(candidate)
+        if info.min <= dt.min() and dt.max() <= info.max:
+            return np.dtype(candidate)
+    return np.dtype(np.int64)
+
+
+def _invert(ops, out_shape: tuple[int, ...], value: np.ndarray) -> np.ndarray:
+    """Undo the host's numeric output ops (Transpose, Reshape/Flatten, Mul, Add, Sub, Div) on ``value``: the model's
+    float output -> the accelerator's integer output, rounded (exact when the golden model is)."""
+    shapes = [tuple(out_shape)]
+    x = np.zeros(out_shape, np.float32)
+    for op in ops:
+        x = op.apply(x)
+        shapes.append(x.shape)
+    y = np.asarray(value, dtype=np.float64)
+    for op, shape in zip(reversed(ops), reversed(shapes[:-1])):
+        if op.op == "Transpose":
+            y = np.transpose(y, np.argsort(op.perm))
+        elif op.op in ("Reshape", "Flatten"):
+            y = y.reshape((y.shape[0], *shape[1:]))
+        else:
+            c = op.operand().astype(np.float64)
+            if op.op == "Mul":
+                y = y / c
+            elif op.op == "Add":
+                y = y - c
+            elif op.op == "Sub":
+                y = c - y if op.reverse else y + c
+            elif op.op == "Div":
+                y = c / y if op.reverse else y * c
+    return np.round(y)
+
+
+def _execute(model, x: np.ndarray, full: bool = False, output: str | None = None):
     from qonnx.core.onnx_exec import execute_onnx
 
-    ctx = execute_onnx(model, {model.graph.input[0].name: x.astype(np.float32)}, return_full_exec_context=full)
-    return ctx if full else ctx[model.graph.output[0].name]
+    ctx = execute_onnx(model, {model.graph.input[0].name: x.astype(np.float32)},
+                       return_full_exec_context=full or output is not None)
+    return ctx if full else ctx[output or model.graph.output[0].name]
+
+
+def _numeric_output(model) -> str:
+    """The tensor a final TopK/ArgMax ranks (the graph output itself when there is none)."""
+    name = model.graph.output[0].name
+    node = model.find_producer(name)
+    while node is not None and node.op_type in ("TopK", "ArgMax", "Reshape", "Flatten", "Squeeze"):
+        if node.op_type in ("TopK", "ArgMax"):
+            return node.input[0]
+        node = model.find_producer(node.input[0])
+    return name
 
 
 class _Reference:
@@ -71,10 +165,12 @@ class _Reference:
 
             self.onnx = ModelWrapper(str(cfg.layout.input_checkpoint))
             self.name = "QONNX execution of the exported graph (pass --checkpoint to compare with Brevitas itself)"
+            # A classifier's final TopK/ArgMax runs on the host; the comparison is on the values it ranks.
+            self.numeric_output = _numeric_output(self.onnx)
 
     def float_output(self, image: np.ndarray) -> np.ndarray:
         if self.torch_model is None:
-            return np.asarray(_execute(self.onnx, image[None]))
+            return np.asarray(_execute(self.onnx, image[None], output=self.numeric_output))
         import torch
 
         with torch.no_grad():
@@ -86,12 +182,8 @@ class _Reference:
             import torch
 
             acc = self.torch_model.head_accumulators(torch.from_numpy(output)).numpy()
-        else:
-            ops = {op.op: op for op in self.spec.output.host_ops}
-            scale = np.asarray(ops["Mul"].value, np.float32).reshape(ops["Mul"].shape)
-            bias = np.asarray(ops["Add"].value, np.float32).reshape(ops["Add"].shape) if "Add" in ops else 0.0
-            acc = np.round((output - bias) / scale)
-        return np.transpose(acc, (0, 2, 3, 1))
+            return np.transpose(acc, (0, 2, 3, 1))
+        return _invert(self.spec.numeric_output_ops(), self.spec.output.shape, output)
 
     def layer_activations(self, image: np.ndarray) -> list[np.ndarray]:
         """Integer output of each conv block's activation (NHWC, before pooling); torch reference only."""
@@ -121,14 +213,19 @@ def _first_divergence(cfg: FlowConfig, ref: _Reference, model, image: np.ndarray
         step = path.stem[3:]
         if step == "to_hw_layers":
             break
-        got = ref.accumulators(np.asarray(_execute(ModelWrapper(str(path)), image[None])))
+        step_model = ModelWrapper(str(path))
+        x = image[None]
+        for op in host_input_ops(step_model):  # from the first step on, the graph takes the host's integers
+            x = op.apply(x)
+        got = ref.accumulators(np.asarray(_execute(step_model, x, output=_numeric_output(step_model))))
         if not np.array_equal(got, expected):
             where = f"step {step!r} ({path})"
             break
     if ref.torch_model is None:
         return f"first diverging: {where}"
     ctx = _execute(model, ref.spec.host_input(image[None]), full=True)
-    mvaus = [n for n in model.graph.node if n.op_type.startswith("MVAU")]
+    # The torch model's blocks in order: a depthwise block is a VVAU in the graph, every other conv an MVAU.
+    mvaus = [n for n in model.graph.node if n.op_type.startswith(("MVAU", "VVAU"))]
     for i, (node, act) in enumerate(zip(mvaus, ref.layer_activations(image))):
         got = ctx[node.output[0]]
         if got.shape == act.shape and not np.array_equal(got, act):
@@ -142,9 +239,12 @@ def step_verify(model, cfg: FlowConfig):
     """Execute the hardware-layer graph on ``cfg.verify_images`` images and require exact integer agreement."""
     if cfg.verify_images == 0:
         return model
+    from qonnx.core.modelwrapper import ModelWrapper
+
     spec = IOSpec.load(cfg.layout.io_spec)
-    size = tuple(spec.input.shape[1:3])
-    images, source = verification_images(cfg, size)
+    source_model = ModelWrapper(str(cfg.layout.input_checkpoint))
+    shape = tuple(source_model.get_tensor_shape(source_model.graph.input[0].name)[1:])
+    images, source = verification_images(cfg, spec, shape)
     ref = _Reference(cfg, spec)
     inputs, outputs, max_diff = [], [], 0.0
     mismatches, bad_images, first_bad = 0, [], None
@@ -173,6 +273,6 @@ def step_verify(model, cfg: FlowConfig):
         raise FlowError(f"golden model differs from the reference ({ref.name}) on {len(bad_images)} of "
                         f"{len(images)} verification images ({mismatches} head accumulators in all); first on image "
                         f"{k}: {bad} of {size} differ; {where}")
-    np.save(layout.golden_inputs, np.concatenate(inputs).astype(np.uint8))
+    np.save(layout.golden_inputs, np.concatenate(inputs).astype(golden_dtype(spec.input.datatype)))
     np.save(layout.golden_outputs, np.concatenate(outputs).astype(np.int64))
     return model

@@ -111,6 +111,12 @@ def _memories(stage: Stage) -> dict[str, str]:
             files[f"{v.name}_t.mem"] = mem_text(threshold_lines(v.thresholds, v.pe, v.acc_bits))
     elif isinstance(v, ThresholdParams):
         files[f"{v.name}_t.mem"] = mem_text(threshold_lines(v.thresholds, v.pe, v.in_bits + 1))
+    elif v.kernel == "qdet_vvau":  # hls.gen.vvau.VVAUParams
+        from hls.gen.memfiles import vvau_weight_lines
+
+        files[f"{v.name}_w.mem"] = mem_text(vvau_weight_lines(v.weights, v.pe, v.simd, v.w_bits))
+        if v.steps:  # the MVAU's T_FILE layout: line nf, lane (p, k) in ACC_BITS
+            files[f"{v.name}_t.mem"] = mem_text(threshold_lines(v.thresholds, v.pe, v.acc_bits))
     return files
 
 
@@ -121,8 +127,9 @@ def _stage_entry(s: Stage) -> dict:
              "in_stream": {"elems": v.in_elems, "bits": v.in_bits, "width": v.in_width, "beats_per_frame": v.in_beats},
              "out_stream": {"elems": v.out_elems, "bits": v.out_bits, "width": v.out_width,
                             "beats_per_frame": v.out_beats, "signed": v.out_signed}}
-    if isinstance(v, MVAUParams):
+    if isinstance(v, MVAUParams) or v.kernel == "qdet_vvau":
         entry["mac_style"] = v.mac_style
+        entry["ram_style"] = v.ram_style
     if s.role == "fifo":
         entry["fifo_depth"] = v.params()["DEPTH"]
     return entry
@@ -182,6 +189,8 @@ def generate_rtl(build: BuildView, config: GenConfig = GenConfig(), out: Path | 
                    "elems": l.elems, "bits": l.bits, "signed": l.signed, "width": l.width,
                    "beats_per_frame": l.beats} for l in links],
         "kernel_sources": [f"{k}.sv" for k in sources],
+        # UltraScale+ UltraRAM cannot be initialised by a bitstream: these layers' weights must be written at run time.
+        "runtime_weights": [s.view.name for s in stages if getattr(s.view, "ram_style", "") == "ultra"],
         "files": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(files.items())},
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -59,6 +59,17 @@ def threshold_lines(thresholds: np.ndarray, pe: int, t_bits: int) -> list[str]:
     return pack_words(t, t_bits)
 
 
+def vvau_weight_lines(weights: np.ndarray, pe: int, simd: int, w_bits: int) -> list[str]:
+    """VVAU ``W_FILE``: NF*SF words, word nf*SF + sf, lane (p, s) = W[nf*PE + p][sf*SIMD + s].
+
+    ``weights`` is (C, K): FINN's param0 (C, 1, K_H, K_W) reshaped, column k = ky*K_W + kx."""
+    c, k = weights.shape
+    nf, sf = c // pe, k // simd
+    # W[nf*PE + p][sf*SIMD + s] -> [nf, sf, p, s]
+    w = np.asarray(weights, np.int64).reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3)
+    return pack_words(w.reshape(nf * sf, pe * simd), w_bits)
+
+
 def mem_text(lines: list[str]) -> str:
     """A memory file's text: one word per line, trailing newline."""
     return "".join(f"{line}\n" for line in lines)

@@ -142,6 +142,17 @@ class SWGParams(Layer):
                 "BITS": self.in_bits, "DEPTHWISE": int(self.depthwise), "PARALLEL_WINDOW": int(self.parallel_window)}
 
 
+RAM_STYLES = ("auto", "block", "distributed", "ultra")
+
+
+def ram_style_of(attrs: dict[str, Any]) -> str:
+    """A weighted node's weight memory style (FINN's ``ram_style``, which qdet's folder chooses)."""
+    style = _text(attrs.get("ram_style", "auto"))
+    if style not in RAM_STYLES:
+        raise GenerateError(f"ram_style {style!r} is not one of {', '.join(RAM_STYLES)}")
+    return style
+
+
 def mac_style_for(policy: str, in_bits: int, w_bits: int) -> str:
     """The MVAU's MAC_STYLE under ``policy``: "auto" is "lut" when min(IN_BITS, W_BITS) <= 4 else "dsp".
 
@@ -200,6 +211,7 @@ class MVAUParams(Layer):
     mac_style: str = "lut"
     weights: np.ndarray = field(default=None, repr=False, compare=False)
     thresholds: np.ndarray = field(default=None, repr=False, compare=False)
+    ram_style: str = "auto"
     kernel = "qdet_mvau"
 
     @classmethod
@@ -211,7 +223,10 @@ class MVAUParams(Layer):
         if mh % pe or mw % simd:
             raise GenerateError(f"{node.name}: PE {pe} must divide MH {mh} and SIMD {simd} must divide MW {mw}")
         in_bits, in_signed, _, _ = dtype_info(a["inputDataType"])
-        w_bits, w_signed, _, _ = dtype_info(a["weightDataType"])
+        w_type_bits, w_signed, _, _ = dtype_info(a["weightDataType"])
+        # The kernel's weights are two's complement: an unsigned weight type (FINN's weight minimisation gives
+        # UINTn when a layer's weights are all >= 0) needs one more bit.
+        w_bits = w_type_bits if w_signed else w_type_bits + 1
         out_bits, out_signed, _, _ = dtype_info(a["outputDataType"])
         acc_bits, _, acc_lo, acc_hi = dtype_info(a["accDataType"])
         w = model.get_initializer(node.input[1])
@@ -226,19 +241,22 @@ class MVAUParams(Layer):
         if not a.get("noActivation", 0):
             thresholds = integer_thresholds(model.get_initializer(node.input[2]), mh, acc_lo, acc_hi)
             steps = thresholds.shape[1]
-            acc_bits = max(acc_bits, signed_bits_for(int(thresholds.min()), int(thresholds.max())))
+            # The kernel compares signed: an unsigned accumulator type needs its sign bit here.
+            acc_bits = max(acc_bits, signed_bits_for(min(acc_lo, int(thresholds.min())),
+                                                     max(acc_hi, int(thresholds.max()))))
         else:
             out_bits = acc_bits
         return cls(node.name, node.op_type, simd, in_bits, pe, out_bits, pixels * mw // simd, pixels * mh // pe,
                    out_signed, mw, mh, pe, simd, in_signed, w_bits, acc_bits, steps, int(a.get("ActVal", 0)),
-                   mac_style_for(mac_policy, in_bits, w_bits), weights, thresholds)
+                   mac_style_for(mac_policy, in_bits, w_bits), weights, thresholds, ram_style_of(a))
 
     def params(self) -> dict[str, int | str]:
         return {"MW": self.mw, "MH": self.mh, "PE": self.pe, "SIMD": self.simd, "IN_BITS": self.in_bits,
                 "IN_SIGNED": int(self.in_signed), "W_BITS": self.w_bits, "ACC_BITS": self.acc_bits,
                 "STEPS": self.steps, "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
                 "ACT_BIAS": self.act_bias, "W_FILE": f"{self.name}_w.mem",
-                "T_FILE": f"{self.name}_t.mem" if self.steps else "", "MAC_STYLE": self.mac_style}
+                "T_FILE": f"{self.name}_t.mem" if self.steps else "", "MAC_STYLE": self.mac_style,
+                "RAM_STYLE": self.ram_style}
 
 
 @dataclass(frozen=True)
@@ -282,11 +300,14 @@ class PoolParams(Layer):
     kernel = "qdet_maxpool"
 
     @classmethod
-    def from_node(cls, model, node) -> PoolParams:
+    def from_node(cls, model, node) -> Layer:
+        """The view of a ``Pool_*`` node by its Function: MaxPool here, QuantAvgPool/AccPool in hls.gen.pool."""
         a = _attrs(node)
+        if _text(a.get("Function", "")) in AVG_FUNCTIONS:
+            return AvgPoolParams.from_node(model, node)
         if _text(a.get("Function", "")) != "MaxPool":
-            raise GenerateError(f"{node.name} ({node.op_type}): only Function=MaxPool is supported, "
-                                f"got {_text(a.get('Function', ''))}")
+            raise GenerateError(f"{node.name} ({node.op_type}): Function={_text(a.get('Function', ''))} is not "
+                                f"supported (MaxPool, {', '.join(AVG_FUNCTIONS)})")
         c, pe = a["Channels"], a["PE"]
         k = int(np.prod(a["KernelSize"]))
         bits, signed, _, _ = dtype_info(a["InputDataType"])
@@ -352,15 +373,22 @@ class FIFOParams(Layer):
         return {"WIDTH": self.in_width, "DEPTH": self.depth}
 
 
+# The accumulating pools' views live in hls.gen.pool, which imports this module's base classes (defined above).
+from hls.gen.pool import AVG_FUNCTIONS, AccPoolParams, AvgPoolParams  # noqa: E402
+# Likewise the depthwise VVAU's view (hls.gen.vvau imports Layer and the helpers above).
+from hls.gen.vvau import VVAUParams  # noqa: E402
+
 # FINN op type prefix (before _hls/_rtl) -> view. Anything else is rejected by name.
 VIEWS = {
     "FMPadding": FMPadParams,
     "ConvolutionInputGenerator": SWGParams,
     "MVAU": MVAUParams,
     "Thresholding": ThresholdParams,
-    "Pool": PoolParams,
+    "Pool": PoolParams,  # dispatches on Function: QuantAvgPool/AccPool -> hls.gen.pool.AvgPoolParams
     "StreamingDataWidthConverter": DWCParams,
     "StreamingFIFO": FIFOParams,
+    "GlobalAccPool": AccPoolParams,
+    "VVAU": VVAUParams,
 }
 
 
@@ -372,7 +400,9 @@ def view_of(model, node, mac_policy: str = "auto") -> Layer:
                             f"support (supported: {', '.join(f'{k}_hls/_rtl' for k in VIEWS)})")
     view = VIEWS[base]
     try:
-        return view.from_node(model, node, mac_policy) if view is MVAUParams else view.from_node(model, node)
+        if view is MVAUParams or getattr(view, "uses_mac_policy", False):  # VVAUParams too
+            return view.from_node(model, node, mac_policy)
+        return view.from_node(model, node)
     except KeyError as exc:
         raise GenerateError(f"node {node.name!r} ({node.op_type}) lacks attribute {exc}") from None
 

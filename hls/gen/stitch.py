@@ -85,15 +85,43 @@ def fifo_depth_for(producer: Layer, consumer: Layer, default: int) -> int:
     its line buffer, a 2x2 pool that emits only on every other row). ``default`` beats (32: one SRL32/LUTRAM
     column per bit on a 7-series part, so a FIFO costs about width/2 LUTs) absorbs the short bursts. An MVAU
     takes a whole vector (SF beats) in a burst and then replays it NF-1 times, so its FIFO holds at least two
-    vectors: the next one is complete when the replay ends. The simulation's cycles per frame against FINN's
-    estimate is the check that this suffices.
+    vectors: the next one is complete when the replay ends. A sliding window must read SPAN beats (K_H-1 rows plus
+    K_W pixels) of a frame before its first window can leave, and its line buffer holds no more than that, so at
+    every frame boundary its consumer would wait while a slower producer delivers the next frame's first rows;
+    a FIFO of SPAN beats lets the producer deliver them during the previous frame's last windows instead (measured
+    on BNN-PYNQ's CNV: 10% more cycles per frame than estimated with 32 beats, see bench/results/third_party.md).
+    The simulation's cycles per frame against FINN's estimate is the check that this suffices.
     """
-    from hls.gen.ops import MVAUParams
+    from hls.gen.ops import MVAUParams, SWGParams
 
     depth = default
     if isinstance(consumer, MVAUParams):
         depth = max(depth, 2 * (consumer.mw // consumer.simd))
+    if isinstance(consumer, SWGParams):
+        (kh, kw), (dh, dw) = consumer.k, consumer.dilation
+        span = ((kh - 1) * dh * consumer.ifm[1] + (kw - 1) * dw + 1) * (consumer.channels // consumer.simd)
+        depth = max(depth, span)
     return 1 << max(1, (depth - 1).bit_length())
+
+
+DEPTHWISE_CONSUMERS = ("qdet_maxpool", "qdet_avgpool", "qdet_vvau")
+
+
+def _check_depthwise_order(prev: Layer, layer: Layer) -> None:
+    """A pool or VVAU reads its sliding window's fold-major depthwise stream (hls/rtl/README.md): its PE channels
+    per beat must be the window's SIMD, and a pool takes no parallel window. Any other pairing would need a
+    reordering no width converter does, so it is refused here rather than simulated into wrong numbers."""
+    from hls.gen.ops import SWGParams
+
+    if layer.kernel not in DEPTHWISE_CONSUMERS or not isinstance(prev, SWGParams):
+        return
+    pe = getattr(layer, "pe", 1)
+    bad = prev.simd != pe or (prev.parallel_window and layer.kernel != "qdet_vvau")
+    if bad or not prev.depthwise and pe != prev.channels and prev.k[0] * prev.k[1] > 1:
+        raise GenerateError(f"{prev.name} (SIMD {prev.simd}, parallel_window {int(prev.parallel_window)}, depthwise "
+                            f"{int(prev.depthwise)}) cannot feed {layer.name} (PE {pe}): a depthwise consumer needs "
+                            "its sliding window's SIMD equal to its PE (and no parallel window for a pool); fold them "
+                            "together (qdet's folder does)")
 
 
 def build_chain(model, mac_policy: str = "auto", fifo_depth: int = DEFAULT_FIFO_DEPTH) -> tuple[list[Stage],
@@ -116,6 +144,7 @@ def build_chain(model, mac_policy: str = "auto", fifo_depth: int = DEFAULT_FIFO_
     prev: Layer | None = None
     for layer in layers:
         if prev is not None:
+            _check_depthwise_order(prev, layer)
             if prev.out_bits != layer.in_bits:
                 raise GenerateError(f"{prev.name} emits {prev.out_bits}-bit elements, {layer.name} takes "
                                     f"{layer.in_bits}-bit elements")

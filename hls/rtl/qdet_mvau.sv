@@ -33,7 +33,9 @@ module qdet_mvau #(
     parameter int ACT_BIAS = 0,
     parameter W_FILE = "",
     parameter T_FILE = "",
-    parameter MAC_STYLE = "lut"
+    parameter MAC_STYLE = "lut",
+    // Weight memory style (qdet_rom): "auto", "block", "distributed" or "ultra" (FINN's ram_style).
+    parameter RAM_STYLE = "auto"
 ) (
     input  logic                     ap_clk,
     input  logic                     ap_rst_n,
@@ -66,10 +68,6 @@ module qdet_mvau #(
     end
 
     // ---------------------------------------------------------------- memories
-    // Plain arrays loaded by $readmemh and read through a register: the form synthesis maps to block or
-    // distributed ROM (the read register becomes the BRAM output register). Only the enable gates the read.
-    logic [WW-1:0] wmem [0:NF*SF-1];
-    initial $readmemh(W_FILE, wmem);
 
     // The input vector, written during pass 0 and replayed NF-1 times (simple dual-port RAM, registered read).
     logic [IW-1:0] ibuf [0:SF-1];
@@ -98,6 +96,12 @@ module qdet_mvau #(
     logic [OW-1:0]  out3;
     logic           skid_ready;
 
+    // The weights, in the memory style the folder chose (qdet_rom), read through its register under the enable
+    // (a read issued just before a stall is held, not lost). Its output is the S1 weight register w1.
+    qdet_rom #(.WIDTH(WW), .DEPTH(NF * SF), .FILE(W_FILE), .STYLE(RAM_STYLE)) u_weights (
+        .clk(ap_clk), .en(en), .addr(waddr), .data(w1)
+    );
+
     assign en = !v3 || skid_ready;
     assign fire = en && (nf != 0 || s_axis_tvalid);
     assign s_axis_tready = en && nf == 0;
@@ -125,7 +129,6 @@ module qdet_mvau #(
 
     always_ff @(posedge ap_clk) begin
         if (en) begin
-            w1      <= wmem[waddr];
             buf1    <= ibuf[sf];
             in1     <= s_axis_tdata;
             first1  <= sf == '0;

@@ -12,12 +12,43 @@ Anchor = tuple[float, float]  # (width, height) as fractions of the input image
 
 @dataclass(frozen=True)
 class ConvSpec:
-    """One conv-BN-act(-pool) block of a backbone."""
+    """One conv-BN-act(-pool) block of a backbone.
+
+    ``stride`` and ``groups`` default to a plain convolution, so plans written before they existed (tinydet,
+    UltraNet) build the very same modules. ``groups == in_ch == out_ch`` is a depthwise convolution (channel
+    multiplier 1), the form FINN maps to a vector-vector unit (VVAU) instead of a matrix-vector unit (MVAU).
+    """
 
     in_ch: int
     out_ch: int
     kernel: int
     pool: bool
+    stride: int = 1
+    groups: int = 1
+
+    def __post_init__(self) -> None:
+        if self.stride < 1 or self.groups < 1:
+            raise ValueError(f"stride and groups must be >= 1, got {self.stride}, {self.groups}")
+        if self.in_ch % self.groups or self.out_ch % self.groups:
+            raise ValueError(f"groups {self.groups} must divide in_ch {self.in_ch} and out_ch {self.out_ch}")
+
+    @property
+    def depthwise(self) -> bool:
+        """One filter per channel: groups == channels, channel multiplier 1."""
+        return self.groups > 1 and self.groups == self.in_ch == self.out_ch
+
+    @property
+    def downsample(self) -> int:
+        """How much this block shrinks each side: the conv's stride, times 2 for a 2x2 max pool."""
+        return self.stride * (2 if self.pool else 1)
+
+
+def plan_stride(plan: list[ConvSpec] | tuple[ConvSpec, ...]) -> int:
+    """Output stride of a backbone plan: the product of its blocks' downsampling (8 for tinydet and mobiledet)."""
+    stride = 1
+    for conv in plan:
+        stride *= conv.downsample
+    return stride
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """One detector module for every architecture: input quantizer, conv-BN-act(-pool) blocks, a 1x1 conv head.
 
-The graph is FINN-friendly by construction: a quantized input (8-bit pixels), convolutions without bias followed
-by BatchNorm and a quantized ReLU, 2x2 max pooling, and a final conv whose float scale and bias are applied on the
-host. The float twin (``bits=None``) has the same module names, so a float checkpoint loads into a quantized model
-for QAT fine-tuning.
+The graph is FINN-friendly by construction: a quantized input (8-bit pixels), convolutions without bias (full,
+strided, or depthwise with groups == channels) followed by BatchNorm and a quantized ReLU, 2x2 max pooling, and a
+final conv whose float scale and bias are applied on the host. Every backbone block, whatever its conv, is a
+:class:`ConvBlock` in ``Detector.layers`` with its activation at ``.act``: the flow's layer-level diagnosis hooks
+there, and bit-spec layer ``l<i>`` is ``layers[i]``. The float twin (``bits=None``) has the same module names, so
+a float checkpoint loads into a quantized model for QAT fine-tuning.
 """
 
 from __future__ import annotations
@@ -14,23 +16,24 @@ import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantReLU
 from torch import nn
 
-from quant_models.models.config import ConvSpec, DetectorConfig
+from quant_models.models.config import ConvSpec, DetectorConfig, plan_stride
 from quant_models.quantizers import ACT_MAX_INIT, ACT_QUANTIZERS, WEIGHT_QUANTIZERS, Uint8Pixel
 
 PIXEL_MAX = 255.0
 
 
 class ConvBlock(nn.Module):
-    """conv (no bias) -> BN -> (quantized) ReLU -> optional 2x2 max pool."""
+    """conv (no bias; optionally strided or grouped) -> BN -> (quantized) ReLU -> optional 2x2 max pool."""
 
     def __init__(self, spec: ConvSpec, weight_bits: int | None, act_bits: int | None) -> None:
         super().__init__()
-        pad = spec.kernel // 2
+        # 'same' padding: a stride-s conv of an input divisible by s gives exactly input / s outputs per side.
+        geometry = {"padding": spec.kernel // 2, "stride": spec.stride, "groups": spec.groups, "bias": False}
         if weight_bits is None:
-            self.conv: nn.Module = nn.Conv2d(spec.in_ch, spec.out_ch, spec.kernel, padding=pad, bias=False)
+            self.conv: nn.Module = nn.Conv2d(spec.in_ch, spec.out_ch, spec.kernel, **geometry)
         else:
-            self.conv = QuantConv2d(spec.in_ch, spec.out_ch, spec.kernel, padding=pad, bias=False,
-                                    weight_quant=WEIGHT_QUANTIZERS[weight_bits])
+            self.conv = QuantConv2d(spec.in_ch, spec.out_ch, spec.kernel, weight_quant=WEIGHT_QUANTIZERS[weight_bits],
+                                    **geometry)
         self.bn = nn.BatchNorm2d(spec.out_ch)
         if act_bits is None:
             self.act: nn.Module = nn.ReLU()
@@ -76,7 +79,7 @@ class Detector(nn.Module):
 
     @property
     def stride(self) -> int:
-        return 2 ** sum(c.pool for c in self.plan)
+        return plan_stride(self.plan)
 
     @property
     def grid_size(self) -> tuple[int, int]:

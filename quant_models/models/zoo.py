@@ -1,10 +1,10 @@
-"""The detector architectures: layer plans for tinydet and UltraNet, and ``build_model``."""
+"""The detector architectures: layer plans for tinydet, UltraNet and mobiledet, and ``build_model``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from quant_models.models.config import Anchor, ConvSpec, DetectorConfig
+from quant_models.models.config import Anchor, ConvSpec, DetectorConfig, plan_stride
 from quant_models.models.detector import Detector
 from quant_models.quantizers import BitSpec, BitSpecError, parse_bits
 
@@ -43,9 +43,43 @@ def ultranet_plan(cfg: DetectorConfig) -> list[ConvSpec]:
     return _plan((16, 32, 64, 64), 64, cfg.depth, cfg.width)
 
 
+# mobiledet's depthwise-separable blocks before the final resolution: (pointwise output channels, depthwise stride).
+# MobileNet-v1's pattern, scaled down: every stride-2 depthwise conv is followed by a pointwise conv that widens.
+MOBILEDET_STEM = 16
+MOBILEDET_BLOCKS: tuple[tuple[int, int], ...] = ((32, 1), (64, 2), (64, 1), (128, 2))
+MOBILEDET_TAIL = 128
+
+
+def _separable(plan: list[ConvSpec], in_ch: int, out_ch: int, stride: int) -> int:
+    """Append dw 3x3 (groups == channels, ``stride``) and pw 1x1 blocks to ``plan``; returns the new width."""
+    plan.append(ConvSpec(in_ch, in_ch, 3, pool=False, stride=stride, groups=in_ch))
+    plan.append(ConvSpec(in_ch, out_ch, 1, pool=False))
+    return out_ch
+
+
+def mobiledet_plan(cfg: DetectorConfig) -> list[ConvSpec]:
+    """mobiledet: a stride-2 full 3x3 stem (3 -> 16), depthwise-separable blocks 32 / 64 (dw stride 2) / 64 /
+    128 (dw stride 2), then ``depth`` separable blocks of 128 at stride 8. No max pooling anywhere.
+
+    The stem is strided rather than stride 1 + pool: it is the largest feature map of the net, so striding it
+    costs a quarter of the MACs of a stride-1 stem, it is how MobileNet-v1 (which FINN builds) starts, and it keeps
+    the graph free of MaxPool, so the hardware needs no pool unit at all. Downsampling after the stem is by
+    strided depthwise convs only, as in MobileNet.
+    """
+    stem = scale_channels(MOBILEDET_STEM, cfg.width)
+    plan = [ConvSpec(3, stem, 3, pool=False, stride=2)]
+    ch = stem
+    for out, stride in MOBILEDET_BLOCKS:
+        ch = _separable(plan, ch, scale_channels(out, cfg.width), stride)
+    for _ in range(cfg.depth):
+        ch = _separable(plan, ch, scale_channels(MOBILEDET_TAIL, cfg.width), 1)
+    return plan
+
+
 ARCHITECTURES: dict[str, Callable[[DetectorConfig], list[ConvSpec]]] = {
     "tinydet": tinydet_plan,
     "ultranet": ultranet_plan,
+    "mobiledet": mobiledet_plan,
 }
 
 # Defaults per architecture: input size, depth, anchors.
@@ -59,8 +93,10 @@ def default_config(arch: str, num_classes: int, bits: str | None = "w4a4", width
                    depth: int | None = None, class_names: tuple[str, ...] = (),
                    anchors: tuple[Anchor, ...] | None = None,
                    input_size: tuple[int, int] | None = None) -> DetectorConfig:
-    """The published/default configuration of ``arch`` (tinydet: 128x128, depth 2; ultranet: 160x320, depth 4)."""
-    if arch == "tinydet":
+    """The published/default configuration of ``arch`` (tinydet, mobiledet: 128x128, depth 2, tinydet's anchors;
+    ultranet: 160x320, depth 4). mobiledet shares tinydet's input, stride and anchors, so the two compare head to
+    head and the decode is unchanged."""
+    if arch in ("tinydet", "mobiledet"):
         size, d, anc = (128, 128), 2, TINYDET_ANCHORS
     elif arch == "ultranet":
         size, d, anc = (160, 320), 4, ULTRANET_ANCHORS
@@ -108,7 +144,7 @@ def build_model(cfg: DetectorConfig) -> Detector:
     plan = ARCHITECTURES[cfg.arch](cfg)
     # An override past the last layer would otherwise be ignored silently, and recorded as if it applied.
     _check_overrides(cfg.bit_spec, str(cfg.bits), cfg.arch, cfg.depth, len(plan) + 1)
-    stride = 2 ** sum(c.pool for c in plan)
+    stride = plan_stride(plan)
     h, w = cfg.input_size
     if h % stride or w % stride:
         raise ValueError(f"input size {h}x{w} of {cfg.arch} must be a multiple of its stride {stride}")

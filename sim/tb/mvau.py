@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cocotb
@@ -46,6 +46,7 @@ class MvauParams:
     out_signed: bool
     act_bias: int
     mac_style: str
+    ram_style: str = "auto"  # the weight memory style (qdet_rom branch): every one is simulated
 
     @property
     def sf(self) -> int:
@@ -67,7 +68,8 @@ class MvauParams:
                 "IN_SIGNED": int(self.in_signed), "W_BITS": self.w_bits, "ACC_BITS": self.acc_bits,
                 "STEPS": self.steps, "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
                 "ACT_BIAS": self.act_bias, "W_FILE": str(w_file.resolve()),
-                "T_FILE": str(t_file.resolve()) if t_file is not None else "", "MAC_STYLE": self.mac_style}
+                "T_FILE": str(t_file.resolve()) if t_file is not None else "", "MAC_STYLE": self.mac_style,
+                "RAM_STYLE": self.ram_style}
 
     def label(self) -> str:
         ity = ("INT" if self.in_signed else "UINT") + str(self.in_bits)
@@ -181,6 +183,9 @@ _MAX_CYCLES = 600  # vectors * NF * SF per random instance: bounds the simulated
 _MAX_MACS = 32  # PE * SIMD per random instance: bounds the compiled model (and so the compile time)
 
 
+RAM_STYLES = ("auto", "block", "distributed", "ultra")
+
+
 def sample_cases(seed: int, n: int = 24, real: bool = True) -> list[MvauCase]:
     """``n`` random legal cases plus (``real``) the real graphs' shapes with random data, all from ``seed``.
 
@@ -211,7 +216,8 @@ def sample_cases(seed: int, n: int = 24, real: bool = True) -> list[MvauCase]:
         for j, shape in enumerate(REAL_SHAPES):
             idle, stall = BACKPRESSURE[j % len(BACKPRESSURE)]
             cases.append(make_case(rng, **shape, mac_style=("lut", "dsp")[j % 2], idle=idle, stall=stall))
-    return cases
+    # Every weight memory style in turn (same data: the style changes only the vendor attribute of the ROM).
+    return [replace(c, params=replace(c.params, ram_style=RAM_STYLES[i % len(RAM_STYLES)])) for i, c in enumerate(cases)]
 
 
 # ====================================================================== memory files, streams, golden model

@@ -1,3 +1,6 @@
+import json
+from dataclasses import asdict
+
 import pytest
 
 from bench.accuracy import BenchConfig, Row, train_row, checks, to_markdown
@@ -70,3 +73,70 @@ def test_kept_rows_come_from_an_earlier_run_with_the_same_budget(tmp_path):
         _kept_rows(cfg, tmp_path / "a.json", (Row("w2a2", "w2a2"),))
     with pytest.raises(SystemExit, match="no earlier results"):
         _kept_rows(cfg, tmp_path / "missing.json", (Row("float", "float"),))
+
+
+def test_other_architectures_are_compared_not_checked():
+    from bench.accuracy import ROWS
+
+    rows = [_row("float", "float", 0.90, 1000), _row("w4a4", "w4a4", 0.89, 500),
+            {**_row("mobiledet-w4a4", "w4a4", 0.50, 300), "arch": "mobiledet"}]
+    # tinydet's precision bounds apply to tinydet rows only: mobiledet's 40-point gap is not a failed check.
+    assert [c["check"] for c in checks(rows)] == ["w4a4 within 2 mAP@0.5 points of float",
+                                                  "w4a4 training speed >= 1/2.5 of float"]
+    mobile = [r for r in ROWS if r.arch == "mobiledet"]
+    assert [(r.name, r.bits) for r in mobile] == [("mobiledet-w4a4", "w4a4")]
+
+
+def test_rows_train_their_own_architecture_and_width(tmp_path, monkeypatch):
+    import bench.accuracy as acc
+
+    seen = []
+    monkeypatch.setattr(acc, "train", lambda cfg: seen.append(cfg))
+    acc.train_row(BenchConfig(epochs=4, work=tmp_path), Row("m", "w4a4", arch="mobiledet", width=1.35), tmp_path)
+    acc.train_row(BenchConfig(epochs=4, work=tmp_path), Row("t", "w4a4"), tmp_path)
+    assert [(c.model, c.width, c.bits, c.epochs) for c in seen] == [("mobiledet", 1.35, "w4a4", 4),
+                                                                    ("tinydet", 1.0, "w4a4", 4)]
+
+
+def _record(rows, title="t"):
+    return {"title": title, "date": "2026-12-01", "device": "cpu", "machine": "Xeon, 2 cores", "torch": "x",
+            "cpu_threads": 2, "config": {"images": "1200", "epochs": "16", "batch_size": "32", "lr": "0.003",
+                                         "seed": "0", "device": "cpu"},
+            "data_seconds": 1.0, "total_seconds": 60.0, "rows": rows, "checks": checks(rows)}
+
+
+def test_a_section_leaves_the_main_table_and_plot_alone(tmp_path):
+    from bench.accuracy import save
+
+    main = _record([_row("float", "float", 0.9, 1000), _row("w4a4", "w4a4", 0.9, 500)])
+    save(main, tmp_path)
+    main_md, png = (tmp_path / "accuracy.md").read_text(), (tmp_path / "accuracy.png").read_bytes()
+    section = _record([{**_row("w4a4", "w4a4", 0.7, 50), "arch": "tinydet", "width": 1.0, "weight_bits": 400},
+                       {**_row("mobiledet-w4a4", "w4a4", 0.6, 30), "arch": "mobiledet", "width": 1.35,
+                        "weight_bits": 401}], title="cpu comparison")
+    save(section, tmp_path, section="cpu-arch")
+    md = (tmp_path / "accuracy.md").read_text()
+    assert md.startswith(main_md) and (tmp_path / "accuracy.png").read_bytes() == png
+    assert "## cpu comparison (section `cpu-arch`)" in md and "Xeon, 2 cores" in md
+    assert "| mobiledet-w4a4 | mobiledet | 1.35 | w4a4 | 0.600 |" in md
+    record = json.loads((tmp_path / "accuracy.json").read_text())
+    assert [r["map50"] for r in record["rows"]] == [0.9, 0.9]  # the main rows, untouched
+    assert [r["name"] for r in record["sections"]["cpu-arch"]["rows"]] == ["w4a4", "mobiledet-w4a4"]
+    # A later main run keeps the section.
+    save(_record([_row("float", "float", 0.8, 1000)]), tmp_path)
+    record = json.loads((tmp_path / "accuracy.json").read_text())
+    assert record["rows"][0]["map50"] == 0.8 and "cpu-arch" in record["sections"]
+    assert "| mobiledet-w4a4 | mobiledet |" in (tmp_path / "accuracy.md").read_text()
+
+
+def test_kept_rows_of_a_section(tmp_path):
+    from bench.accuracy import _kept_rows
+
+    cfg = BenchConfig(work=tmp_path)
+    section = {"config": {k: str(v) for k, v in asdict(cfg).items()}, "rows": [_row("w4a4", "w4a4", 0.7, 50)],
+               "total_seconds": 7.0}
+    (tmp_path / "a.json").write_text(json.dumps({"rows": [], "config": {}, "sections": {"cpu-arch": section}}))
+    rows, seconds = _kept_rows(cfg, tmp_path / "a.json", (Row("w4a4", "w4a4"),), section="cpu-arch")
+    assert [r["map50"] for r in rows] == [0.7] and seconds == 7.0
+    with pytest.raises(SystemExit, match="no section 'other'"):
+        _kept_rows(cfg, tmp_path / "a.json", (Row("w4a4", "w4a4"),), section="other")

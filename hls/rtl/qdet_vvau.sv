@@ -1,0 +1,224 @@
+// qdet_vvau: FINN's vector-vector-activation unit (VVAU, a depthwise convolution's MACs), folded PE x SIMD.
+//
+// Per output pixel, channel c's accumulator is acc[c] = sum_k x[c][k]*W[c][k] over the K = K_H*K_W window
+// positions, in ACC_BITS two's complement; the output is ACT_BIAS + #{j : acc[c] >= T[c][j]} (STEPS > 0) or acc[c]
+// (STEPS = 0). Channels fold into NF = C/PE groups of PE, window positions into SF = K/SIMD groups of SIMD.
+// Input: the depthwise sliding-window stream, NF*SF beats per pixel, beat nf*SF + sf, lane s*PE + p holding
+// x[nf*PE + p][sf*SIMD + s]. Output: NF beats per pixel, beat nf, lane p = channel nf*PE + p. The contract (stream
+// orders, W_FILE and T_FILE layouts, timing) is hls/rtl/README.md.
+//
+// Unlike the MVAU every input element is used once, so there is no vector buffer: one input beat per cycle, one
+// output beat per SF cycles, FINN's C*K/(PE*SIMD) cycles per pixel. Pipeline, one global enable:
+//   S0  counters (sf, nf, weight address); input beat accepted and registered; weight ROM read (registered)
+//   S1  PE dot products of SIMD products each (qdet_dot: combinational tree into its register)
+//   S2  accumulate over the SF beats of a channel group; threshold ROM read (registered)
+//   S3  acc holds a finished channel group: thresholds compared (combinational) into the output skid
+// The enable stalls everything only while S3 holds a result the skid cannot take; the skid's s_axis_tready is a
+// register, so s_axis_tready here never depends combinationally on m_axis_tready. The ROM read registers sit
+// under the same enable, so a read issued before a stall is held, not lost.
+module qdet_vvau #(
+    parameter int C = 4,
+    parameter int PE = 1,
+    parameter int SIMD = 1,
+    parameter int K = 9,
+    parameter int IN_BITS = 4,
+    parameter int IN_SIGNED = 0,
+    parameter int W_BITS = 4,
+    parameter int ACC_BITS = 16,
+    parameter int STEPS = 0,
+    parameter int OUT_BITS = 16,
+    // OUT_SIGNED only documents the output type: ACT_BIAS + count (or acc) truncated to OUT_BITS is the same bits
+    // either way.
+    /* verilator lint_off UNUSEDPARAM */
+    parameter int OUT_SIGNED = 1,
+    /* verilator lint_on UNUSEDPARAM */
+    parameter int ACT_BIAS = 0,
+    parameter W_FILE = "",
+    parameter T_FILE = "",
+    parameter MAC_STYLE = "lut",
+    // Weight memory style (qdet_rom): "auto", "block", "distributed" or "ultra" (FINN's ram_style).
+    parameter RAM_STYLE = "auto"
+) (
+    input  logic                        ap_clk,
+    input  logic                        ap_rst_n,
+    input  logic [SIMD*PE*IN_BITS-1:0]  s_axis_tdata,
+    input  logic                        s_axis_tvalid,
+    output logic                        s_axis_tready,
+    output logic [PE*OUT_BITS-1:0]      m_axis_tdata,
+    output logic                        m_axis_tvalid,
+    input  logic                        m_axis_tready
+);
+    localparam int SF = K / SIMD;
+    localparam int NF = C / PE;
+    localparam int IW = SIMD * PE * IN_BITS;           // input beat
+    localparam int WW = PE * SIMD * W_BITS;            // one weight ROM word
+    localparam int TW = PE * (STEPS > 0 ? STEPS : 1) * ACC_BITS;  // one threshold ROM word
+    localparam int OW = PE * OUT_BITS;
+    localparam int SFB = SF > 1 ? $clog2(SF) : 1;
+    localparam int NFB = NF > 1 ? $clog2(NF) : 1;
+    localparam int WAB = NF * SF > 1 ? $clog2(NF * SF) : 1;
+
+    // ---------------------------------------------------------------- parameter checks (elaboration time)
+    initial begin
+        if (K % SIMD != 0 || C % PE != 0) $fatal(1, "qdet_vvau: SIMD must divide K and PE must divide C");
+        if (STEPS == 0 && OUT_BITS != ACC_BITS) $fatal(1, "qdet_vvau: OUT_BITS must equal ACC_BITS when STEPS = 0");
+        if (MAC_STYLE != "lut" && MAC_STYLE != "dsp") $fatal(1, "qdet_vvau: MAC_STYLE must be \"lut\" or \"dsp\"");
+    end
+
+
+    // ---------------------------------------------------------------- pipeline state
+    logic           en;          // the whole pipeline advances
+    logic           fire;        // S0 takes an input beat
+    logic [SFB-1:0] sf;
+    logic [NFB-1:0] nf;
+    logic [WAB-1:0] waddr;
+
+    logic           v1, first1, last1;
+    logic [NFB-1:0] nf1;
+    logic [IW-1:0]  in1;
+    logic [WW-1:0]  w1;
+
+    logic           v2, first2, last2;
+    /* verilator lint_off UNUSEDSIGNAL */  // nf2 and t3 go unused without an activation (STEPS = 0)
+    logic [NFB-1:0] nf2;
+    logic [PE*ACC_BITS-1:0] dot2;
+
+    logic           v3;
+    logic [PE*ACC_BITS-1:0] acc;
+    logic [TW-1:0]  t3;
+    /* verilator lint_on UNUSEDSIGNAL */
+    logic [OW-1:0]  out3;
+    logic           skid_ready;
+
+    // The weights, in the memory style the folder chose (qdet_rom), read through its register under the enable
+    // (a read issued just before a stall is held, not lost). Its output is the S1 weight register w1.
+    qdet_rom #(.WIDTH(WW), .DEPTH(NF * SF), .FILE(W_FILE), .STYLE(RAM_STYLE)) u_weights (
+        .clk(ap_clk), .en(en), .addr(waddr), .data(w1)
+    );
+
+    assign en = !v3 || skid_ready;
+    assign fire = en && s_axis_tvalid;
+    assign s_axis_tready = en;
+
+    // ---------------------------------------------------------------- S0
+    // The counters advance per accepted beat only, so an idle input just leaves bubbles in the pipeline.
+    always_ff @(posedge ap_clk) begin
+        if (!ap_rst_n) begin
+            sf    <= '0;
+            nf    <= '0;
+            waddr <= '0;
+            v1    <= 1'b0;
+        end else begin
+            if (en) v1 <= fire;
+            if (fire) begin
+                if (sf == SFB'(SF - 1)) begin
+                    sf <= '0;
+                    nf <= nf == NFB'(NF - 1) ? '0 : nf + 1'b1;
+                end else begin
+                    sf <= sf + 1'b1;
+                end
+                // waddr = nf*SF + sf, kept as its own counter (no multiplier); wraps once per pixel.
+                waddr <= waddr == WAB'(NF * SF - 1) ? '0 : waddr + 1'b1;
+            end
+        end
+    end
+
+    always_ff @(posedge ap_clk) begin
+        if (en) begin
+            in1    <= s_axis_tdata;
+            first1 <= sf == '0;
+            last1  <= sf == SFB'(SF - 1);
+            nf1    <= nf;
+        end
+    end
+
+    // ---------------------------------------------------------------- S1: one qdet_dot per PE
+    // The input beat is window-position major (lane s*PE + p), the weight word PE major (lane p*SIMD + s): PE p's
+    // SIMD inputs are gathered by wiring alone.
+    for (genvar p = 0; p < PE; p = p + 1) begin : g_pe
+        wire [SIMD*IN_BITS-1:0] xp;
+        for (genvar s = 0; s < SIMD; s = s + 1) begin : g_lane
+            assign xp[s*IN_BITS +: IN_BITS] = in1[(s*PE + p)*IN_BITS +: IN_BITS];
+        end
+        // Enabled only while S1 holds a valid beat (dot2 is read only under v2): a simulator evaluates the
+        // products once per MAC cycle.
+        qdet_dot #(.N(SIMD), .X_BITS(IN_BITS), .X_SIGNED(IN_SIGNED), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS),
+                   .MAC_STYLE(MAC_STYLE)) u_dot (
+            .ap_clk(ap_clk),
+            .en(en && v1),
+            .x_flat(xp),
+            .w_flat(w1[p*SIMD*W_BITS +: SIMD*W_BITS]),
+            .dot(dot2[p*ACC_BITS +: ACC_BITS])
+        );
+    end
+
+    always_ff @(posedge ap_clk) begin
+        if (!ap_rst_n) begin
+            v2 <= 1'b0;
+        end else if (en) begin
+            v2 <= v1;
+        end
+    end
+
+    always_ff @(posedge ap_clk) begin
+        if (en) begin
+            first2 <= first1;
+            last2  <= last1;
+            nf2    <= nf1;
+        end
+    end
+
+    // ---------------------------------------------------------------- S2: accumulate; S3 holds the result
+    always_ff @(posedge ap_clk) begin
+        if (!ap_rst_n) begin
+            v3 <= 1'b0;
+        end else if (en) begin
+            v3 <= v2 && last2;
+        end
+    end
+
+    always_ff @(posedge ap_clk) begin
+        if (en && v2) begin
+            for (int p = 0; p < PE; p = p + 1)
+                acc[p*ACC_BITS +: ACC_BITS] <= (first2 ? '0 : acc[p*ACC_BITS +: ACC_BITS])
+                                               + dot2[p*ACC_BITS +: ACC_BITS];
+        end
+    end
+
+    // ---------------------------------------------------------------- S3: activation
+    if (STEPS > 0) begin : g_act
+        logic [TW-1:0] tmem [0:NF-1];
+        initial $readmemh(T_FILE, tmem);
+
+        // Read together with the last accumulation of group nf2, so t3 and acc belong to the same group in S3.
+        always_ff @(posedge ap_clk) begin
+            if (en) t3 <= tmem[nf2];
+        end
+
+        // Counting every satisfied comparison needs no ordering of the thresholds; ties count (acc >= t).
+        always_comb begin
+            for (int p = 0; p < PE; p = p + 1) begin
+                int cnt;
+                cnt = ACT_BIAS;
+                for (int j = 0; j < STEPS; j = j + 1)
+                    if ($signed(acc[p*ACC_BITS +: ACC_BITS]) >= $signed(t3[(p*STEPS + j)*ACC_BITS +: ACC_BITS]))
+                        cnt = cnt + 1;
+                out3[p*OUT_BITS +: OUT_BITS] = cnt[OUT_BITS-1:0];
+            end
+        end
+    end else begin : g_noact
+        assign t3 = '0;
+        assign out3 = acc;
+    end
+
+    qdet_skid #(.WIDTH(OW)) u_skid (
+        .ap_clk(ap_clk),
+        .ap_rst_n(ap_rst_n),
+        .s_axis_tdata(out3),
+        .s_axis_tvalid(v3),
+        .s_axis_tready(skid_ready),
+        .m_axis_tdata(m_axis_tdata),
+        .m_axis_tvalid(m_axis_tvalid),
+        .m_axis_tready(m_axis_tready)
+    );
+endmodule
