@@ -219,7 +219,8 @@ def demo(
 
 @app.command()
 def build(
-    model: Annotated[Path, typer.Argument(help="QONNX model written by qdet export.")],
+    model: Annotated[Path, typer.Argument(help="QONNX model: written by qdet export, or a Brevitas model exported "
+                                               "with brevitas.export.export_qonnx.")],
     out: Annotated[Path, typer.Option(help="Build directory (checkpoints, io_spec, golden data, log).")],
     board: Annotated[str, typer.Option(help="Target board (see qdet boards).")] = "pynq-z2",
     clock_mhz: Annotated[Optional[float], typer.Option(help="Clock in MHz (default: the board's).")] = None,

@@ -101,6 +101,7 @@ def step_qonnx_to_finn(model, cfg: FlowConfig):
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
     from qonnx.util.cleanup import cleanup_model
 
+    from flows.transforms.exact_thresholds import ExactQuantThresholds, collect_act_quants
     from flows.transforms.host_input_quant import HostInputQuant
 
     from qonnx.transformation.infer_shapes import InferShapes
@@ -108,5 +109,7 @@ def step_qonnx_to_finn(model, cfg: FlowConfig):
     check_mappable(model.transform(InferShapes()))  # before cleanup renames the nodes: errors name the user's
     model = cleanup_model(model)
     model = cleanup_model(model.transform(HostInputQuant()))
+    quants = collect_act_quants(model)
     model = model.transform(ConvertQONNXtoFINN())
+    model = model.transform(ExactQuantThresholds(quants))  # before tidy-up renames the tensors they are keyed by
     return tidy_up(model)

@@ -288,6 +288,12 @@ class ThresholdParams(Layer):
                 "T_FILE": f"{self.name}_t.mem"}
 
 
+def pool_window(a: dict) -> tuple[int, int]:
+    """(K, output pixels) of a ``Pool_*`` node's attributes: the window's elements, and OutImgDims times
+    BatchSize."""
+    return int(np.prod(a["KernelSize"])), int(np.prod(a["OutImgDims"])) * int(a.get("BatchSize", 1))
+
+
 @dataclass(frozen=True)
 class PoolParams(Layer):
     """``Pool_*`` with ``Function=MaxPool``: consumes the depthwise SWG stream, K beats per channel fold."""
@@ -309,9 +315,8 @@ class PoolParams(Layer):
             raise GenerateError(f"{node.name} ({node.op_type}): Function={_text(a.get('Function', ''))} is not "
                                 f"supported (MaxPool, {', '.join(AVG_FUNCTIONS)})")
         c, pe = a["Channels"], a["PE"]
-        k = int(np.prod(a["KernelSize"]))
+        k, pixels = pool_window(a)
         bits, signed, _, _ = dtype_info(a["InputDataType"])
-        pixels = int(np.prod(a["OutImgDims"])) * int(a.get("BatchSize", 1))
         return cls(node.name, node.op_type, pe, bits, pe, bits, pixels * k * c // pe, pixels * c // pe, signed, c,
                    pe, k, signed, pixels)
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from hls.gen.ops import GenerateError, Layer, _attrs, _text, dtype_info
+from hls.gen.ops import GenerateError, Layer, _attrs, _text, dtype_info, pool_window
 
 # Pool functions the qdet_avgpool kernel covers (MaxPool is qdet_maxpool's; FINN's AvgPool divides, which the
 # kernel does not do).
@@ -23,6 +21,14 @@ def _int_type(node, attr: str, name) -> tuple[int, bool, int, int]:
     if _text(name).startswith("BIPOLAR"):
         raise GenerateError(f"{node.name} ({node.op_type}): {attr} {_text(name)} is not a two's complement type")
     return dtype_info(name)
+
+
+def _folded_channels(node, a: dict, attr: str) -> tuple[int, int]:
+    """(channels, PE) of a pool node, the channel count read from ``attr``; PE must divide it."""
+    c, pe = a[attr], a["PE"]
+    if pe < 1 or c % pe:
+        raise GenerateError(f"{node.name}: PE {pe} must divide {attr} {c}")
+    return c, pe
 
 
 def quant_avg_shift(in_bits: int, k: int, out_bits: int) -> int:
@@ -64,10 +70,8 @@ class AvgPoolParams(Layer):
         if fxn not in AVG_FUNCTIONS:
             raise GenerateError(f"{node.name} ({node.op_type}): Function={fxn} is not one of "
                                 f"{', '.join(AVG_FUNCTIONS)} (qdet_avgpool)")
-        c, pe = a["Channels"], a["PE"]
-        if pe < 1 or c % pe:
-            raise GenerateError(f"{node.name}: PE {pe} must divide Channels {c}")
-        k = int(np.prod(a["KernelSize"]))
+        c, pe = _folded_channels(node, a, "Channels")
+        k, pixels = pool_window(a)
         bits, signed, lo, hi = _int_type(node, "InputDataType", a["InputDataType"])
         obits, osigned, _, _ = _int_type(node, "OutputDataType", a["OutputDataType"])
         if fxn == "QuantAvgPool":
@@ -84,7 +88,6 @@ class AvgPoolParams(Layer):
             if not (olo <= k * lo and k * hi <= ohi):
                 raise GenerateError(f"{node.name}: AccPool output {_text(a['OutputDataType'])} cannot hold "
                                     f"{k} x {_text(a['InputDataType'])}")
-        pixels = int(np.prod(a["OutImgDims"])) * int(a.get("BatchSize", 1))
         return cls(node.name, node.op_type, pe, bits, pe, obits, pixels * k * c // pe, pixels * c // pe, osigned,
                    fxn, c, pe, k, signed, shift, pixels)
 
@@ -123,9 +126,7 @@ class AccPoolParams(Layer):
     @classmethod
     def from_node(cls, model, node) -> AccPoolParams:
         a = _attrs(node)
-        c, pe = a["NumChannels"], a["PE"]
-        if pe < 1 or c % pe:
-            raise GenerateError(f"{node.name}: PE {pe} must divide NumChannels {c}")
+        c, pe = _folded_channels(node, a, "NumChannels")
         vecs = list(a.get("numInputVectors", [1]))
         if len(vecs) != 3:
             raise GenerateError(f"{node.name} ({node.op_type}): numInputVectors {vecs} is not [N, H, W]")

@@ -9,8 +9,8 @@
 // The running sums of a fold live in a CF-entry memory of PE*ACC bits (not C registers). Its read is registered
 // and issued one beat ahead: while beat (p, f) is summed and written back to entry f, entry f+1 is read for the
 // next beat, a different address (CF >= 2), written at least one cycle earlier. CF = 1 keeps the single entry in
-// a register. The last pixel's sums go straight into a qdet_skid on the output (no read-out pass), so a frame
-// takes PIXELS*CF input cycles plus the skid's latency, at full rate one input beat per cycle.
+// a register. The last pixel's sums go straight into a qdet_skid on the output (qdet_poolctl, no read-out pass),
+// so a frame takes PIXELS*CF input cycles plus the skid's latency, at full rate one input beat per cycle.
 module qdet_accpool #(
     parameter int C        = 1,
     parameter int PE       = 1,
@@ -30,7 +30,6 @@ module qdet_accpool #(
 );
     localparam int CF  = C / PE;
     localparam int FW  = (CF > 1) ? $clog2(CF) : 1;
-    localparam int PW  = (PIXELS > 1) ? $clog2(PIXELS) : 1;
     // PIXELS values of IN_BITS sum into IN_BITS + ceil(log2 PIXELS) bits; a wider OUT_BITS is just extension.
     localparam int SUM = IN_BITS + $clog2(PIXELS);
     localparam int ACC = (SUM > OUT_BITS) ? SUM : OUT_BITS;
@@ -38,18 +37,22 @@ module qdet_accpool #(
     initial if (C % PE != 0 || PIXELS < 1 || OUT_BITS < 1)
         $fatal(1, "qdet_accpool: PE must divide C; PIXELS and OUT_BITS must be >= 1");
 
+    /* verilator lint_off UNUSEDSIGNAL */  // CF = 1 keeps its one entry in a register: no fold address
     logic [FW-1:0]          f;       // channel fold of the next input beat
-    logic [PW-1:0]          p;       // pixel of the next input beat
+    logic [FW-1:0]          f_next;  // the fold after it
+    /* verilator lint_on UNUSEDSIGNAL */
     logic [PE*ACC-1:0]      rd;      // running sums of fold f (from the memory, read one beat ahead)
     logic [PE*ACC-1:0]      sum;     // running sums including the current input beat
     logic [PE*OUT_BITS-1:0] res;
-    logic                   last_f, last_p, take, c_ready;
+    logic                   first, take;
 
-    assign last_f = (f == FW'(CF - 1));
-    assign last_p = (p == PW'(PIXELS - 1));
-    // c_ready is the skid's registered ready: only the frame's last pixel waits for it.
-    assign s_axis_tready = !last_p || c_ready;
-    assign take = s_axis_tvalid && s_axis_tready;
+    // The fold and pixel counters and the output skid: only the frame's last pixel waits for the skid.
+    qdet_poolctl #(.FOLDS(CF), .SPAN(PIXELS), .WIDTH(PE * OUT_BITS)) u_ctl (
+        .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
+        .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready), .take(take),
+        .fold(f), .fold_next(f_next), .first(first), .res(res),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
+    );
 
     for (genvar l = 0; l < PE; l++) begin : g_lane
         logic [ACC-1:0] x, prev, s;
@@ -59,20 +62,10 @@ module qdet_accpool #(
             assign x = ACC'(s_axis_tdata[l*IN_BITS +: IN_BITS]);
         end
         // Pixel 0 starts the frame's sums: whatever the memory holds from the previous frame is not added.
-        assign prev = (p == '0) ? '0 : rd[l*ACC +: ACC];
+        assign prev = first ? '0 : rd[l*ACC +: ACC];
         assign s = prev + x;
         assign sum[l*ACC +: ACC] = s;
         assign res[l*OUT_BITS +: OUT_BITS] = s[OUT_BITS-1:0];
-    end
-
-    always_ff @(posedge ap_clk) begin
-        if (!ap_rst_n) begin
-            f <= '0;
-            p <= '0;
-        end else if (take) begin
-            f <= last_f ? '0 : f + 1'b1;
-            if (last_f) p <= last_p ? '0 : p + 1'b1;
-        end
     end
 
     if (CF == 1) begin : g_reg
@@ -83,8 +76,6 @@ module qdet_accpool #(
         // Simple dual-port RAM: write port at fold f, registered read port at the next fold (never the same
         // address), both under the input handshake, so a stalled beat keeps its prefetched sums.
         logic [PE*ACC-1:0] mem [CF];
-        logic [FW-1:0]     f_next;
-        assign f_next = last_f ? '0 : f + 1'b1;
         always_ff @(posedge ap_clk) begin
             if (take) begin
                 mem[f] <= sum;
@@ -92,10 +83,4 @@ module qdet_accpool #(
             end
         end
     end
-
-    qdet_skid #(.WIDTH(PE * OUT_BITS)) u_skid (
-        .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
-        .s_axis_tdata(res), .s_axis_tvalid(s_axis_tvalid && last_p), .s_axis_tready(c_ready),
-        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
-    );
 endmodule

@@ -9,7 +9,7 @@
 // (hls/gen/pool.py): max(0, bitlen((2^IN_BITS - 1) * K) - OUT_BITS) for QuantAvgPool, 0 for AccPool.
 //
 // A running sum over the window's first K-1 beats; the K-th beat's sum goes straight into a qdet_skid on the
-// output, whose registered ready keeps s_axis_tready free of m_axis_tready. One input beat per cycle, any K.
+// output (qdet_poolctl), whose registered ready keeps s_axis_tready free of m_axis_tready. One input beat per cycle, any K.
 module qdet_avgpool #(
     parameter int C          = 1,
     parameter int PE         = 1,
@@ -29,7 +29,6 @@ module qdet_avgpool #(
     output logic                   m_axis_tvalid,
     input  logic                   m_axis_tready
 );
-    localparam int KW  = (K > 1) ? $clog2(K) : 1;
     // The sum of K values of IN_BITS needs IN_BITS + ceil(log2 K) bits (signed or not). The extra OUT_BITS + SHIFT
     // term only matters when the output is wider than the sum: the shifted sum is then sign/zero-extended for free.
     localparam int SUM = IN_BITS + $clog2(K);
@@ -38,11 +37,10 @@ module qdet_avgpool #(
     initial if (C % PE != 0 || K < 1 || OUT_PIXELS < 1 || SHIFT < 0 || OUT_BITS < 1)
         $fatal(1, "qdet_avgpool: PE must divide C; K, OUT_PIXELS, OUT_BITS must be >= 1, SHIFT >= 0");
 
-    logic [KW-1:0]         k;       // window position of the next input beat
-    logic [PE*ACC-1:0]     run;     // running sum over positions 0..k-1
+    logic [PE*ACC-1:0]     run;     // running sum over the window's positions so far
     logic [PE*ACC-1:0]     sum;     // sum including the current input beat
     logic [PE*OUT_BITS-1:0] res;    // shifted, truncated window result (valid at the last position)
-    logic                  last, c_ready;
+    logic                  first, take;
 
     for (genvar p = 0; p < PE; p++) begin : g_lane
         logic [ACC-1:0] x, prev, s;
@@ -55,30 +53,23 @@ module qdet_avgpool #(
             assign res[p*OUT_BITS +: OUT_BITS] = OUT_BITS'(s >> SHIFT);
         end
         // Position 0 starts a new window: the previous window's sum is not added.
-        assign prev = (k == '0) ? '0 : run[p*ACC +: ACC];
+        assign prev = first ? '0 : run[p*ACC +: ACC];
         assign s = prev + x;
         assign sum[p*ACC +: ACC] = s;
     end
 
-    assign last = (k == KW'(K - 1));
-    // c_ready is the skid's registered ready: only the window's last beat waits for it.
-    assign s_axis_tready = !last || c_ready;
-
     always_ff @(posedge ap_clk) begin
-        if (!ap_rst_n) begin
-            k <= '0;
-        end else if (s_axis_tvalid && s_axis_tready) begin
-            k <= last ? '0 : k + 1'b1;
-        end
+        if (take) run <= sum;
     end
 
-    always_ff @(posedge ap_clk) begin
-        if (s_axis_tvalid && s_axis_tready) run <= sum;
-    end
-
-    qdet_skid #(.WIDTH(PE * OUT_BITS)) u_skid (
+    // The window counter and the output skid (one fold per window: FOLDS = 1, the fold outputs stay unused).
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic fold, fold_next;
+    /* verilator lint_on UNUSEDSIGNAL */
+    qdet_poolctl #(.FOLDS(1), .SPAN(K), .WIDTH(PE * OUT_BITS)) u_ctl (
         .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
-        .s_axis_tdata(res), .s_axis_tvalid(s_axis_tvalid && last), .s_axis_tready(c_ready),
+        .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready), .take(take),
+        .fold(fold), .fold_next(fold_next), .first(first), .res(res),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
 endmodule

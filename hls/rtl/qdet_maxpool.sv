@@ -6,7 +6,8 @@
 // output pixels per frame, kept for the generator and cycle estimates) does not change the logic.
 //
 // A running maximum over the window's first K-1 beats; the K-th beat's maximum goes straight into a qdet_skid on
-// the output, whose registered ready keeps s_axis_tready free of m_axis_tready. One input beat per cycle.
+// the output (qdet_poolctl), whose registered ready keeps s_axis_tready free of m_axis_tready. One input beat per
+// cycle.
 module qdet_maxpool #(
     parameter int C          = 1,
     parameter int PE         = 1,
@@ -25,15 +26,13 @@ module qdet_maxpool #(
     input  logic               m_axis_tready
 );
     localparam int W  = PE * BITS;
-    localparam int KW = (K > 1) ? $clog2(K) : 1;
 
     initial if (C % PE != 0 || K < 1 || OUT_PIXELS < 1)
         $fatal(1, "qdet_maxpool: PE must divide C, K and OUT_PIXELS must be >= 1");
 
-    logic [KW-1:0] k;               // window position of the next input beat
-    logic [W-1:0]  run;             // running maximum over positions 0..k-1
+    logic [W-1:0]  run;             // running maximum over the window's positions so far
     logic [W-1:0]  mx;              // maximum including the current input beat
-    logic          last, c_ready;
+    logic          first, take;
 
     // Element-wise maximum of the input beat and the running maximum (the input alone at position 0).
     for (genvar p = 0; p < PE; p++) begin : g_lane
@@ -46,28 +45,21 @@ module qdet_maxpool #(
         end else begin : g_u
             assign a_gt = a > b;
         end
-        assign mx[p*BITS +: BITS] = (k == '0 || a_gt) ? a : b;
-    end
-
-    assign last = (k == KW'(K - 1));
-    // c_ready is the skid's registered ready: only the window's last beat waits for it.
-    assign s_axis_tready = !last || c_ready;
-
-    always_ff @(posedge ap_clk) begin
-        if (!ap_rst_n) begin
-            k <= '0;
-        end else if (s_axis_tvalid && s_axis_tready) begin
-            k <= last ? '0 : k + 1'b1;
-        end
+        assign mx[p*BITS +: BITS] = (first || a_gt) ? a : b;
     end
 
     always_ff @(posedge ap_clk) begin
-        if (s_axis_tvalid && s_axis_tready) run <= mx;
+        if (take) run <= mx;
     end
 
-    qdet_skid #(.WIDTH(W)) u_skid (
+    // The window counter and the output skid (one fold per window: FOLDS = 1, the fold outputs stay unused).
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic fold, fold_next;
+    /* verilator lint_on UNUSEDSIGNAL */
+    qdet_poolctl #(.FOLDS(1), .SPAN(K), .WIDTH(W)) u_ctl (
         .ap_clk(ap_clk), .ap_rst_n(ap_rst_n),
-        .s_axis_tdata(mx), .s_axis_tvalid(s_axis_tvalid && last), .s_axis_tready(c_ready),
+        .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready), .take(take),
+        .fold(fold), .fold_next(fold_next), .first(first), .res(mx),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
 endmodule

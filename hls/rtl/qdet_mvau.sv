@@ -8,9 +8,9 @@
 // Schedule (FINN's cycle model, NF*SF cycles per vector): pass nf = 0 consumes the input beats one per cycle and
 // stores them; passes nf = 1..NF-1 replay the stored vector. Pipeline, one global enable:
 //   S0  counters (nf, sf, weight address); input beat accepted; weight ROM, input buffer read (registered)
-//   S1  SIMD products and an adder tree per PE (combinational), registered into S2
-//   S2  accumulate; threshold ROM read (registered)
-//   S3  acc holds a finished channel group: thresholds compared (combinational) into the output skid
+//   S1  PE dot products of SIMD products each (qdet_dot: combinational tree into its register)
+//   S2  accumulate; threshold ROM read (registered, qdet_mt)
+//   S3  acc holds a finished channel group: thresholds compared (combinational) into the output skid (qdet_mt)
 // The enable stalls everything only while S3 holds a result the skid cannot take; the skid's s_axis_tready is a
 // register, so s_axis_tready here never depends combinationally on m_axis_tready. The ROM read registers sit under
 // the same enable, so a read issued before a stall is held, not lost, while the pipeline waits.
@@ -50,15 +50,9 @@ module qdet_mvau #(
     localparam int NF = MH / PE;
     localparam int IW = SIMD * IN_BITS;              // input beat
     localparam int WW = PE * SIMD * W_BITS;          // one weight ROM word
-    localparam int TW = PE * (STEPS > 0 ? STEPS : 1) * ACC_BITS;  // one threshold ROM word
-    localparam int OW = PE * OUT_BITS;
     localparam int SFB = SF > 1 ? $clog2(SF) : 1;
     localparam int NFB = NF > 1 ? $clog2(NF) : 1;
     localparam int WAB = NF * SF > 1 ? $clog2(NF * SF) : 1;
-    // A product of an (IN_BITS+1)-bit signed input (sign- or zero-extended) and a W_BITS signed weight.
-    localparam int PW = IN_BITS + 1 + W_BITS;
-    // Adder tree: leaves at [N2, N2 + SIMD), node n = node 2n + node 2n+1, root at 1.
-    localparam int N2 = SIMD > 1 ? (1 << $clog2(SIMD)) : 1;
 
     // ---------------------------------------------------------------- parameter checks (elaboration time)
     initial begin
@@ -85,15 +79,11 @@ module qdet_mvau #(
     logic [WW-1:0]  w1;
 
     logic           v2, first2, last2;
-    /* verilator lint_off UNUSEDSIGNAL */  // nf2 and t3 go unused without an activation (STEPS = 0)
     logic [NFB-1:0] nf2;
     logic [PE*ACC_BITS-1:0] dot2;
 
     logic           v3;
     logic [PE*ACC_BITS-1:0] acc;
-    logic [TW-1:0]  t3;
-    /* verilator lint_on UNUSEDSIGNAL */
-    logic [OW-1:0]  out3;
     logic           skid_ready;
 
     // The weights, in the memory style the folder chose (qdet_rom), read through its register under the enable
@@ -142,50 +132,6 @@ module qdet_mvau #(
     // ---------------------------------------------------------------- S1: products and adder trees
     assign x1 = use_in1 ? in1 : buf1;
 
-    // x extended to IN_BITS+1 signed bits (so unsigned inputs multiply as non-negative numbers).
-    function automatic logic signed [IN_BITS:0] xext(input logic [IN_BITS-1:0] x);
-        xext = {IN_SIGNED != 0 ? x[IN_BITS-1] : 1'b0, x};
-    endfunction
-
-    // Shift-and-add product: a sum of shifted partial products, one per weight bit (the MSB's weight is negative,
-    // two's complement), which synthesis keeps in LUT adders instead of mapping a multiplier to a DSP.
-    function automatic logic signed [PW-1:0] mul_lut(input logic signed [IN_BITS:0] x, input logic [W_BITS-1:0] w);
-        logic signed [PW-1:0] xs;
-        logic signed [PW-1:0] r;
-        xs = PW'(x);
-        r = '0;
-        // AND-gated partial products rather than `if (w[j])`: the same adders, and no data-dependent branch in a
-        // simulator's inner loop.
-        for (int j = 0; j < W_BITS - 1; j = j + 1)
-            r = r + ((xs <<< j) & {PW{w[j]}});
-        r = r - ((xs <<< (W_BITS - 1)) & {PW{w[W_BITS-1]}});
-        mul_lut = r;
-    endfunction
-
-    function automatic logic signed [PW-1:0] mul_dsp(input logic signed [IN_BITS:0] x, input logic [W_BITS-1:0] w);
-        mul_dsp = PW'(x) * PW'($signed(w));
-    endfunction
-
-    function automatic logic signed [PW-1:0] mul(input logic signed [IN_BITS:0] x, input logic [W_BITS-1:0] w);
-        mul = MAC_STYLE == "dsp" ? mul_dsp(x, w) : mul_lut(x, w);
-    endfunction
-
-    // The dot product of one PE: an adder tree over the SIMD products, leaves at [N2, N2 + SIMD), node n = node 2n +
-    // node 2n+1, root 1. Loops in a function (synthesis unrolls them into the same balanced tree): simulators run
-    // them far faster than thousands of generated assigns, and a function's locals cannot retrigger an always_comb.
-    function automatic logic [ACC_BITS-1:0] dot(input logic [IW-1:0] x, input logic [SIMD*W_BITS-1:0] w);
-        logic [ACC_BITS-1:0] tree [0:2*N2-1];
-        for (int n = N2 + SIMD; n < 2*N2; n = n + 1)
-            tree[n] = '0;  // padding leaves; every other node is written below
-        for (int s = 0; s < SIMD; s = s + 1)
-            // the cast sign-extends the product (or wraps it, when ACC_BITS < PW)
-            tree[N2 + s] = ACC_BITS'(mul(xext(x[s*IN_BITS +: IN_BITS]), w[s*W_BITS +: W_BITS]));
-        for (int n = N2 - 1; n >= 1; n = n - 1)
-            tree[n] = tree[2*n] + tree[2*n + 1];
-        dot = tree[1];
-    endfunction
-
-
     always_ff @(posedge ap_clk) begin
         if (!ap_rst_n) begin
             v2 <= 1'b0;
@@ -194,14 +140,18 @@ module qdet_mvau #(
         end
     end
 
-    // The products and trees feed the S2 register directly, enabled only while S1 holds a valid beat (dot2 is read
-    // only under v2): a simulator then evaluates them once per MAC cycle, not on every clock, and synthesis gets
-    // the same tree with a clock enable on its output register.
-    always_ff @(posedge ap_clk) begin
-        if (en && v1) begin
-            for (int p = 0; p < PE; p = p + 1)
-                dot2[p*ACC_BITS +: ACC_BITS] <= dot(x1, w1[p*SIMD*W_BITS +: SIMD*W_BITS]);
-        end
+    // One qdet_dot per PE over the shared input vector: its products and adder tree are combinational between the
+    // S1 registers and its own (S2) register, enabled only while S1 holds a valid beat (dot2 is read only under v2),
+    // so a simulator evaluates them once per MAC cycle.
+    for (genvar p = 0; p < PE; p = p + 1) begin : g_pe
+        qdet_dot #(.N(SIMD), .X_BITS(IN_BITS), .X_SIGNED(IN_SIGNED), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS),
+                   .MAC_STYLE(MAC_STYLE)) u_dot (
+            .ap_clk(ap_clk),
+            .en(en && v1),
+            .x_flat(x1),
+            .w_flat(w1[p*SIMD*W_BITS +: SIMD*W_BITS]),
+            .dot(dot2[p*ACC_BITS +: ACC_BITS])
+        );
     end
 
     always_ff @(posedge ap_clk) begin
@@ -228,37 +178,17 @@ module qdet_mvau #(
         end
     end
 
-    // ---------------------------------------------------------------- S3: activation
-    if (STEPS > 0) begin : g_act
-        logic [TW-1:0] tmem [0:NF-1];
-        initial $readmemh(T_FILE, tmem);
-
-        always_ff @(posedge ap_clk) begin
-            if (en) t3 <= tmem[nf2];
-        end
-
-        // Thresholds ascend, but counting every satisfied comparison needs no ordering and ties count (x >= t).
-        always_comb begin
-            for (int p = 0; p < PE; p = p + 1) begin
-                int cnt;
-                cnt = ACT_BIAS;
-                for (int k = 0; k < STEPS; k = k + 1)
-                    if ($signed(acc[p*ACC_BITS +: ACC_BITS]) >= $signed(t3[(p*STEPS + k)*ACC_BITS +: ACC_BITS]))
-                        cnt = cnt + 1;
-                out3[p*OUT_BITS +: OUT_BITS] = cnt[OUT_BITS-1:0];
-            end
-        end
-    end else begin : g_noact
-        assign t3 = '0;
-        assign out3 = acc;
-    end
-
-    qdet_skid #(.WIDTH(OW)) u_skid (
+    // ---------------------------------------------------------------- S3: activation and output skid
+    // The threshold row of group nf2 is read with its last accumulation, so it meets acc in S3 (qdet_mt).
+    qdet_mt #(.PE(PE), .V_BITS(ACC_BITS), .T_BITS(ACC_BITS), .SIGNED(1), .STEPS(STEPS), .OUT_BITS(OUT_BITS),
+              .ACT_BIAS(ACT_BIAS), .DEPTH(NF), .T_FILE(T_FILE)) u_act (
         .ap_clk(ap_clk),
         .ap_rst_n(ap_rst_n),
-        .s_axis_tdata(out3),
-        .s_axis_tvalid(v3),
-        .s_axis_tready(skid_ready),
+        .en(en),
+        .t_addr(nf2),
+        .v(acc),
+        .v_valid(v3),
+        .v_ready(skid_ready),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready)

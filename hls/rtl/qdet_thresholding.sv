@@ -5,8 +5,8 @@
 // threshold that matters for an IN_BITS input once clipped to [min_in, max_in + 1] (hls/rtl/README.md, T_FILE).
 //
 // Pipeline, one global enable:
-//   S0  input beat accepted; threshold ROM read at the channel fold (registered)
-//   S1  comparisons (combinational) into the output skid
+//   S0  input beat accepted; threshold ROM read at the channel fold (registered, qdet_mt)
+//   S1  comparisons (combinational) into the output skid (qdet_mt)
 // The enable stalls only while S1 holds a result the skid cannot take; the skid's s_axis_tready is a register,
 // so s_axis_tready here never depends combinationally on m_axis_tready. The ROM read register sits under the same
 // enable, so a read issued before a stall is held while the pipeline waits. One beat per cycle when unstalled.
@@ -31,8 +31,6 @@ module qdet_thresholding #(
 );
     localparam int CF = C / PE;
     localparam int TB = IN_BITS + 1;                // one threshold
-    localparam int TW = PE * STEPS * TB;            // one threshold ROM word
-    localparam int OW = PE * OUT_BITS;
     localparam int CFB = CF > 1 ? $clog2(CF) : 1;
 
     initial begin
@@ -40,18 +38,11 @@ module qdet_thresholding #(
         if (STEPS < 1) $fatal(1, "qdet_thresholding: STEPS must be at least 1");
     end
 
-    // A plain array loaded by $readmemh and read through a register (under the pipeline enable): the form
-    // synthesis maps to block or distributed ROM.
-    logic [TW-1:0] tmem [0:CF-1];
-    initial $readmemh(T_FILE, tmem);
-
-    logic                 en;
-    logic [CFB-1:0]       cf;
-    logic                 v1;
+    logic                  en;
+    logic [CFB-1:0]        cf;
+    logic                  v1;
     logic [PE*IN_BITS-1:0] x1;
-    logic [TW-1:0]        t1;
-    logic [OW-1:0]        out1;
-    logic                 skid_ready;
+    logic                  skid_ready;
 
     assign en = !v1 || skid_ready;
     assign s_axis_tready = en;
@@ -67,38 +58,20 @@ module qdet_thresholding #(
     end
 
     always_ff @(posedge ap_clk) begin
-        if (en) begin
-            x1 <= s_axis_tdata;
-            t1 <= tmem[cf];
-        end
+        if (en) x1 <= s_axis_tdata;
     end
 
-    // Input and threshold, both extended to IN_BITS+2 signed bits with the input's signedness, compare exactly.
-    always_comb begin
-        for (int p = 0; p < PE; p = p + 1) begin
-            logic [IN_BITS-1:0] x;
-            logic signed [IN_BITS+1:0] xs;
-            logic [TB-1:0] t;
-            logic signed [IN_BITS+1:0] ts;
-            int cnt;
-            x = x1[p*IN_BITS +: IN_BITS];
-            xs = {{2{IN_SIGNED != 0 && x[IN_BITS-1]}}, x};
-            cnt = ACT_BIAS;
-            for (int k = 0; k < STEPS; k = k + 1) begin
-                t = t1[(p*STEPS + k)*TB +: TB];
-                ts = {IN_SIGNED != 0 && t[TB-1], t};
-                if (xs >= ts) cnt = cnt + 1;
-            end
-            out1[p*OUT_BITS +: OUT_BITS] = cnt[OUT_BITS-1:0];
-        end
-    end
-
-    qdet_skid #(.WIDTH(OW)) u_skid (
+    // Threshold row cf is read (qdet_mt, under the enable) as beat cf is registered; the input and its IN_BITS+1
+    // bit thresholds, both with the input's signedness, compare exactly.
+    qdet_mt #(.PE(PE), .V_BITS(IN_BITS), .T_BITS(TB), .SIGNED(IN_SIGNED), .STEPS(STEPS), .OUT_BITS(OUT_BITS),
+              .ACT_BIAS(ACT_BIAS), .DEPTH(CF), .T_FILE(T_FILE)) u_act (
         .ap_clk(ap_clk),
         .ap_rst_n(ap_rst_n),
-        .s_axis_tdata(out1),
-        .s_axis_tvalid(v1),
-        .s_axis_tready(skid_ready),
+        .en(en),
+        .t_addr(cf),
+        .v(x1),
+        .v_valid(v1),
+        .v_ready(skid_ready),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready)

@@ -11,8 +11,8 @@
 // output beat per SF cycles, FINN's C*K/(PE*SIMD) cycles per pixel. Pipeline, one global enable:
 //   S0  counters (sf, nf, weight address); input beat accepted and registered; weight ROM read (registered)
 //   S1  PE dot products of SIMD products each (qdet_dot: combinational tree into its register)
-//   S2  accumulate over the SF beats of a channel group; threshold ROM read (registered)
-//   S3  acc holds a finished channel group: thresholds compared (combinational) into the output skid
+//   S2  accumulate over the SF beats of a channel group; threshold ROM read (registered, qdet_mt)
+//   S3  acc holds a finished channel group: thresholds compared (combinational) into the output skid (qdet_mt)
 // The enable stalls everything only while S3 holds a result the skid cannot take; the skid's s_axis_tready is a
 // register, so s_axis_tready here never depends combinationally on m_axis_tready. The ROM read registers sit
 // under the same enable, so a read issued before a stall is held, not lost.
@@ -52,8 +52,6 @@ module qdet_vvau #(
     localparam int NF = C / PE;
     localparam int IW = SIMD * PE * IN_BITS;           // input beat
     localparam int WW = PE * SIMD * W_BITS;            // one weight ROM word
-    localparam int TW = PE * (STEPS > 0 ? STEPS : 1) * ACC_BITS;  // one threshold ROM word
-    localparam int OW = PE * OUT_BITS;
     localparam int SFB = SF > 1 ? $clog2(SF) : 1;
     localparam int NFB = NF > 1 ? $clog2(NF) : 1;
     localparam int WAB = NF * SF > 1 ? $clog2(NF * SF) : 1;
@@ -79,15 +77,11 @@ module qdet_vvau #(
     logic [WW-1:0]  w1;
 
     logic           v2, first2, last2;
-    /* verilator lint_off UNUSEDSIGNAL */  // nf2 and t3 go unused without an activation (STEPS = 0)
     logic [NFB-1:0] nf2;
     logic [PE*ACC_BITS-1:0] dot2;
 
     logic           v3;
     logic [PE*ACC_BITS-1:0] acc;
-    logic [TW-1:0]  t3;
-    /* verilator lint_on UNUSEDSIGNAL */
-    logic [OW-1:0]  out3;
     logic           skid_ready;
 
     // The weights, in the memory style the folder chose (qdet_rom), read through its register under the enable
@@ -185,38 +179,17 @@ module qdet_vvau #(
         end
     end
 
-    // ---------------------------------------------------------------- S3: activation
-    if (STEPS > 0) begin : g_act
-        logic [TW-1:0] tmem [0:NF-1];
-        initial $readmemh(T_FILE, tmem);
-
-        // Read together with the last accumulation of group nf2, so t3 and acc belong to the same group in S3.
-        always_ff @(posedge ap_clk) begin
-            if (en) t3 <= tmem[nf2];
-        end
-
-        // Counting every satisfied comparison needs no ordering of the thresholds; ties count (acc >= t).
-        always_comb begin
-            for (int p = 0; p < PE; p = p + 1) begin
-                int cnt;
-                cnt = ACT_BIAS;
-                for (int j = 0; j < STEPS; j = j + 1)
-                    if ($signed(acc[p*ACC_BITS +: ACC_BITS]) >= $signed(t3[(p*STEPS + j)*ACC_BITS +: ACC_BITS]))
-                        cnt = cnt + 1;
-                out3[p*OUT_BITS +: OUT_BITS] = cnt[OUT_BITS-1:0];
-            end
-        end
-    end else begin : g_noact
-        assign t3 = '0;
-        assign out3 = acc;
-    end
-
-    qdet_skid #(.WIDTH(OW)) u_skid (
+    // ---------------------------------------------------------------- S3: activation and output skid
+    // The threshold row of group nf2 is read with its last accumulation, so it meets acc in S3 (qdet_mt).
+    qdet_mt #(.PE(PE), .V_BITS(ACC_BITS), .T_BITS(ACC_BITS), .SIGNED(1), .STEPS(STEPS), .OUT_BITS(OUT_BITS),
+              .ACT_BIAS(ACT_BIAS), .DEPTH(NF), .T_FILE(T_FILE)) u_act (
         .ap_clk(ap_clk),
         .ap_rst_n(ap_rst_n),
-        .s_axis_tdata(out3),
-        .s_axis_tvalid(v3),
-        .s_axis_tready(skid_ready),
+        .en(en),
+        .t_addr(nf2),
+        .v(acc),
+        .v_valid(v3),
+        .v_ready(skid_ready),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready)

@@ -91,6 +91,30 @@ async def check_streams(dut) -> None:
     assert not errors, "; ".join(errors)
 
 
+def stim_entry(name: str, view, ins: list[int], outs: list[int], rate: bool, rng: random.Random) -> dict:
+    """One :func:`check_streams` stimulus entry for an instance with a generator view's parameters and port widths
+    (``view.params()``, ``in_width``, ``out_width``): ``rate`` runs it free (no idle, no stall, the folded rate is
+    checked), otherwise its idle and stall probabilities are drawn from ``rng``."""
+    return {"name": name, "params": view.params(), "in_width": view.in_width, "out_width": view.out_width,
+            "in": ins, "out": outs, "rate": rate,
+            "idle": 0.0 if rate else rng.choice([0.0, 0.2, 0.6]),
+            "stall": 0.0 if rate else rng.choice([0.0, 0.3, 0.7])}
+
+
+def write_stim(module: str, instances: Sequence[dict], out_dir: Path) -> tuple[Path, Path]:
+    """Write the wrapper ``top`` (one ``module`` per :func:`stim_entry`) and the stimulus file for
+    :func:`check_streams`; return (wrapper, stimulus) paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    top = out_dir / "top.sv"
+    top.write_text(multi_instance_wrapper(module, [
+        (i["params"], {"s_axis_tdata": i["in_width"], "s_axis_tvalid": 1, "s_axis_tready": 1,
+                       "m_axis_tdata": i["out_width"], "m_axis_tvalid": 1, "m_axis_tready": 1})
+        for i in instances]))
+    stim = out_dir / "stim.json"
+    stim.write_text(json.dumps(instances))
+    return top, stim
+
+
 def cycled(rng: random.Random, values: Sequence, n: int) -> list:
     """``n`` values covering every entry of ``values`` (when n allows), in a seeded random order."""
     out = [values[i % len(values)] for i in range(n)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cocotb
@@ -25,16 +25,15 @@ import numpy as np
 
 from sim.axis import pack
 from sim.tb.finn_node import execute_int, one_node_model
-from sim.tb.streams import BACKPRESSURE, PLAN_ENV, StreamInstance, cycled, fold_words, run_plan, write_hex, write_plan
-
-# Largest accumulator magnitude allowed in random cases: FINN executes the VVAU in float32, exact below 2^24.
-_FLOAT_EXACT = 1 << 23
+from sim.tb.mac import (MacParamsMixin, act_widths, cycled_types, divisor, extremes_uniform, mac_instance,
+                        threshold_words as _threshold_words, tie_thresholds, with_ram_styles)
+from sim.tb.streams import BACKPRESSURE, PLAN_ENV, cycled, fold_words, run_plan, write_plan
 # Pipeline latency of qdet_vvau at full rate (weight ROM/input register, product register, accumulator, skid).
 LATENCY = 4
 
 
 @dataclass(frozen=True)
-class VvauParams:
+class VvauParams(MacParamsMixin):
     """The HDL parameters of one ``qdet_vvau`` instance (hls/rtl/README.md), files aside."""
 
     c: int
@@ -65,30 +64,13 @@ class VvauParams:
     def nf(self) -> int:
         return self.c // self.pe
 
-    def in_dtype(self) -> str:
-        return f"{'INT' if self.in_signed else 'UINT'}{self.in_bits}"
-
-    def in_range(self) -> tuple[int, int]:
-        """Smallest and largest input element."""
-        if self.in_signed:
-            return -(1 << (self.in_bits - 1)), (1 << (self.in_bits - 1)) - 1
-        return 0, (1 << self.in_bits) - 1
-
     def hdl(self, w_file: Path, t_file: Path | None) -> dict[str, int | str]:
         """The parameter map for the wrapper (file paths absolute, so the simulator's working dir is irrelevant)."""
-        return {"C": self.c, "PE": self.pe, "SIMD": self.simd, "K": self.k, "IN_BITS": self.in_bits,
-                "IN_SIGNED": int(self.in_signed), "W_BITS": self.w_bits, "ACC_BITS": self.acc_bits,
-                "STEPS": self.steps, "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
-                "ACT_BIAS": self.act_bias, "W_FILE": str(w_file.resolve()),
-                "T_FILE": str(t_file.resolve()) if t_file is not None else "", "MAC_STYLE": self.mac_style,
-                "RAM_STYLE": self.ram_style}
+        return {"C": self.c, "PE": self.pe, "SIMD": self.simd, "K": self.k, **self.mac_hdl(w_file, t_file)}
 
     def label(self) -> str:
-        act = "noact" if self.steps == 0 else f"T{self.steps}->{'INT' if self.out_signed else 'UINT'}{self.out_bits}"
-        if self.act_bias:
-            act += f"{self.act_bias:+d}"
         return (f"C{self.c} PE{self.pe} K{self.kh}x{self.kw} SIMD{self.simd} {self.in_dtype()} W{self.w_bits} "
-                f"ACC{self.acc_bits} {act} {self.mac_style}")
+                f"ACC{self.acc_bits} {self.act_label()} {self.mac_style}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,23 +88,6 @@ class VvauCase:
     seed: int
 
 
-def _extremes_uniform(rng: random.Random, lo: int, hi: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Uniform integers in [lo, hi], a tenth each forced to lo and hi (the corner products)."""
-    out = np.empty(int(np.prod(shape)), dtype=np.int64)
-    for i in range(out.size):
-        r = rng.random()
-        out[i] = lo if r < 0.1 else hi if r < 0.2 else rng.randint(lo, hi)
-    return out.reshape(shape)
-
-
-def _signed_bits(lo: int, hi: int) -> int:
-    """Fewest two's complement bits holding every integer in [lo, hi] (at least 2)."""
-    n = 2
-    while lo < -(1 << (n - 1)) or hi > (1 << (n - 1)) - 1:
-        n += 1
-    return n
-
-
 def make_case(rng: random.Random, *, c: int, pe: int, simd: int, kh: int, kw: int, in_bits: int, in_signed: bool,
               w_bits: int, steps: int, out_signed: bool, mac_style: str, dim: tuple[int, int], idle: float,
               stall: float, acc_margin: int = 0) -> VvauCase:
@@ -131,45 +96,17 @@ def make_case(rng: random.Random, *, c: int, pe: int, simd: int, kh: int, kw: in
     equal accumulator values these inputs really produce, so ties (acc >= t) are exercised on purpose."""
     k = kh * kw
     xlo, xhi = (-(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1) if in_signed else (0, (1 << in_bits) - 1)
-    w = _extremes_uniform(rng, -(1 << (w_bits - 1)), (1 << (w_bits - 1)) - 1, (c, k))
+    w = extremes_uniform(rng, -(1 << (w_bits - 1)), (1 << (w_bits - 1)) - 1, (c, k))
     pixels = dim[0] * dim[1]
-    cols = _extremes_uniform(rng, xlo, xhi, (pixels, k * c))
+    cols = extremes_uniform(rng, xlo, xhi, (pixels, k * c))
     lo = np.minimum(w * xlo, w * xhi).sum(axis=1)
     hi = np.maximum(w * xlo, w * xhi).sum(axis=1)
     # Only to place ties among the thresholds; the expected outputs are FINN's.
     acc = np.einsum("pkc,ck->pc", cols.reshape(pixels, k, c), w)
-    t = None
-    if steps:
-        t = np.empty((c, steps), dtype=np.int64)
-        for ch in range(c):
-            for j in range(steps):
-                t[ch, j] = (int(acc[rng.randrange(pixels), ch]) if rng.random() < 0.35
-                            else rng.randint(int(lo[ch]) - 2, int(hi[ch]) + 2))
-        t = np.sort(t, axis=1)
-    tlo = min(int(lo.min()), int(t.min()) if t is not None else 0)
-    thi = max(int(hi.max()), int(t.max()) if t is not None else 0)
-    if max(-tlo, thi) >= _FLOAT_EXACT:
-        raise ValueError("accumulator range too wide for an exact float32 golden model")
-    acc_bits = _signed_bits(tlo, thi) + acc_margin
-    if steps:
-        out_bits = max(1, steps.bit_length())
-        act_bias = -(1 << (out_bits - 1)) if out_signed else 0
-    else:
-        out_bits, act_bias, out_signed = acc_bits, 0, True
+    t = tie_thresholds(rng, acc, lo, hi, steps) if steps else None
     p = VvauParams(c=c, pe=pe, simd=simd, kh=kh, kw=kw, in_bits=in_bits, in_signed=in_signed, w_bits=w_bits,
-                   acc_bits=acc_bits, steps=steps, out_bits=out_bits, out_signed=out_signed, act_bias=act_bias,
-                   mac_style=mac_style)
+                   steps=steps, mac_style=mac_style, **act_widths(lo, hi, t, steps, out_signed, acc_margin))
     return VvauCase(p, w, t, cols, dim, idle, stall, rng.getrandbits(32))
-
-
-def _divisor(rng: random.Random, n: int, kind: str) -> int:
-    divs = [d for d in range(1, n + 1) if n % d == 0]
-    if kind == "1":
-        return 1
-    if kind == "full":
-        return n
-    mid = [d for d in divs if 1 < d < n]
-    return rng.choice(mid) if mid else rng.choice(divs)
 
 
 # Kernels (K_H, K_W): every case draws one; 7x7 and 5x5 keep their SF small through SIMD (see sample_cases).
@@ -179,18 +116,12 @@ _MAX_BEATS = 240  # input beats per instance (pixels * NF * SF): bounds the simu
 _MAX_MACS = 49  # PE * SIMD per instance (a whole 7x7 window at PE = 1): bounds the compiled model
 
 
-RAM_STYLES = ("auto", "block", "distributed", "ultra")
-
-
 def sample_cases(seed: int, n: int = 24) -> list[VvauCase]:
     """``n`` random legal cases from ``seed``; with ``n`` >= 16 every input type of 1..8 bits (both signs), weight
     widths 1..8, STEPS 0/1/3/7/15, both MAC styles, every kernel of :data:`KERNELS`, SIMD 1/mid/K, PE 1/mid/C
     and every backpressure mix appear."""
     rng = random.Random(seed)
-    in_types = cycled(rng, [(b, s) for s in (False, True) for b in range(1, 9)], n)
-    w_bits = cycled(rng, list(range(1, 9)), n)
-    steps = cycled(rng, [0, 1, 3, 7, 15], n)
-    macs = cycled(rng, ["lut", "dsp"], n)
+    in_types, w_bits, steps, macs = cycled_types(rng, n, range(1, 9))
     kernels = cycled(rng, list(KERNELS), n)
     pe_kinds = cycled(rng, ["1", "mid", "full"], n)
     simd_kinds = cycled(rng, ["1", "mid", "full"], n)
@@ -202,8 +133,8 @@ def sample_cases(seed: int, n: int = 24) -> list[VvauCase]:
         k = kh * kw
         for _ in range(1000):
             c = rng.choice(_CHANNELS)
-            pe = _divisor(rng, c, pe_kinds[i])
-            simd = _divisor(rng, k, simd_kinds[i])
+            pe = divisor(rng, c, pe_kinds[i])
+            simd = divisor(rng, k, simd_kinds[i])
             per_pixel = (c // pe) * (k // simd)
             if per_pixel <= _MAX_BEATS // 2 and pe * simd <= _MAX_MACS:
                 break
@@ -216,8 +147,7 @@ def sample_cases(seed: int, n: int = 24) -> list[VvauCase]:
                                w_bits=w_bits[i], steps=steps[i], out_signed=signed_out[i] and steps[i] >= 3,
                                mac_style=macs[i], dim=dim, idle=pressure[i][0], stall=pressure[i][1],
                                acc_margin=rng.choice([0, 0, 1, 3])))
-    # Every weight memory style in turn (same data: the style changes only the vendor attribute of the ROM).
-    return [replace(c, params=replace(c.params, ram_style=RAM_STYLES[i % len(RAM_STYLES)])) for i, c in enumerate(cases)]
+    return with_ram_styles(cases)
 
 
 # ====================================================================== memory files, streams, golden model
@@ -230,10 +160,8 @@ def weight_words(case: VvauCase) -> list[int]:
 
 
 def threshold_words(case: VvauCase) -> list[int]:
-    """T_FILE words: line nf, lane (p, j) holds T[nf*PE + p][j] in ACC_BITS."""
-    p, t = case.params, case.thresholds
-    return [pack([t[nf * p.pe + q, j] for q in range(p.pe) for j in range(p.steps)], p.acc_bits)
-            for nf in range(p.nf)]
+    """T_FILE words: line nf, lane (p, j) holds T[nf*PE + p][j] in ACC_BITS (the MVAU's layout)."""
+    return _threshold_words(case.params, case.thresholds)
 
 
 def hardware_order(cols: np.ndarray, c: int, pe: int) -> np.ndarray:
@@ -284,19 +212,12 @@ def build_plan(cases: Sequence[VvauCase], out_dir: Path) -> tuple[Path, Path]:
     instances = []
     for i, case in enumerate(cases):
         p = case.params
-        w_file = write_hex(out_dir / f"vvau{i}_w.hex", weight_words(case), p.pe * p.simd * p.w_bits)
-        t_file = write_hex(out_dir / f"vvau{i}_t.hex", threshold_words(case), p.pe * p.steps * p.acc_bits) \
-            if p.steps else None
         words_in = input_words(case)
-        free = case.idle == 0 and case.stall == 0
-        instances.append(StreamInstance(
-            label=p.label(), params=p.hdl(w_file, t_file), in_width=p.simd * p.pe * p.in_bits,
-            out_width=p.pe * p.out_bits, words_in=tuple(words_in),
-            words_out=tuple(output_words(p, finn_reference(case))), out_elems=p.pe, out_bits=p.out_bits,
-            out_signed=p.out_signed, idle=case.idle, stall=case.stall, seed=case.seed,
-            # FINN's get_exp_cycles, C*K/(PE*SIMD) per pixel = one cycle per input beat, plus the pipeline
-            # latency: exact, so one lost cycle anywhere fails.
-            max_cycles=len(words_in) + LATENCY if free else None))
+        # FINN's get_exp_cycles, C*K/(PE*SIMD) per pixel = one cycle per input beat, plus the pipeline latency:
+        # exact, so one lost cycle anywhere fails.
+        instances.append(mac_instance(case, out_dir / f"vvau{i}", weight_words(case), words_in,
+                                      output_words(p, finn_reference(case)), p.simd * p.pe * p.in_bits,
+                                      max_cycles=len(words_in) + LATENCY))
     return write_plan("qdet_vvau", instances, out_dir)
 
 

@@ -8,7 +8,6 @@ fold-major (C/PE, K, PE) (hls/rtl/README.md): the bench streams FINN's input ten
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -17,11 +16,11 @@ import pytest
 
 from sim.cocotb_run import run_cocotb
 from sim.tb.finn_node import execute_int, one_node_model
-from sim.tb.streams import cycled, fold_words
-from sim.wrap import multi_instance_wrapper
+from sim.tb.streams import cycled, fold_words, stim_entry, write_stim
 from tests.tools import require_module, require_simulator
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
+SOURCES = ("qdet_skid.sv", "qdet_poolctl.sv", "qdet_avgpool.sv")
 FINN_HINT = "FINN (finn-plus) provides the golden model; `make setup` installs it"
 KERNELS = [(2, 2), (3, 3), (7, 7), (1, 1), (1, 3), (3, 2), (2, 1), (2, 2)]
 CHANNELS = [1, 3, 5, 7, 13, 4, 16, 2, 6]
@@ -114,10 +113,8 @@ def _instances(count: int, seed: int) -> list[dict]:
             ins += fold_words(hw, pe, bits)
             outs += fold_words(execute_int(model, cols).reshape(-1, c), pe, view.out_bits)
         rate = n in (0, 1, 2, 5, 10)
-        out.append({"name": f"{fxn} C{c} PE{pe} K{kernel} {idt}->{fdt.name} {odims}", "params": view.params(),
-                    "in_width": view.in_width, "out_width": view.out_width, "in": ins, "out": outs, "rate": rate,
-                    "idle": 0.0 if rate else rng.choice([0.0, 0.2, 0.6]),
-                    "stall": 0.0 if rate else rng.choice([0.0, 0.3, 0.7])})
+        name = f"{fxn} C{c} PE{pe} K{kernel} {idt}->{fdt.name} {odims}"
+        out.append(stim_entry(name, view, ins, outs, rate, rng))
     return out
 
 
@@ -127,15 +124,8 @@ def test_avgpool_matches_finn(simulator: str, tmp_path: Path) -> None:
     """24 random parameter sets in one wrapper: exact beats under backpressure, folded rate where free-running."""
     require_simulator(simulator)
     require_module("finn", FINN_HINT)
-    instances = _instances(24, seed=5)
-    top = tmp_path / "top.sv"
-    top.write_text(multi_instance_wrapper("qdet_avgpool", [
-        (i["params"], {"s_axis_tdata": i["in_width"], "s_axis_tvalid": 1, "s_axis_tready": 1,
-                       "m_axis_tdata": i["out_width"], "m_axis_tvalid": 1, "m_axis_tready": 1})
-        for i in instances]))
-    stim = tmp_path / "stim.json"
-    stim.write_text(json.dumps(instances))
-    run_cocotb(simulator=simulator, sources=[RTL / "qdet_skid.sv", RTL / "qdet_avgpool.sv", top], toplevel="top",
+    top, stim = write_stim("qdet_avgpool", _instances(24, seed=5), tmp_path)
+    run_cocotb(simulator=simulator, sources=[*(RTL / s for s in SOURCES), top], toplevel="top",
                test_module="sim.tb.avgpool", build_dir=tmp_path / "build", test_env={"QDET_TB_STIM": str(stim)},
                timeout_s=240)
 

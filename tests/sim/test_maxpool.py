@@ -21,6 +21,7 @@ from tests.tools import require_module, require_simulator
 from sim.wrap import multi_instance_wrapper
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
+SOURCES = ("qdet_skid.sv", "qdet_poolctl.sv", "qdet_maxpool.sv")
 
 
 def _finn_maxpool(cols: np.ndarray, c: int, pe: int, kernel: tuple[int, int], dtype: str) -> np.ndarray:
@@ -87,6 +88,6 @@ def test_maxpool_matches_finn(simulator: str, tmp_path: Path) -> None:
         for i in instances]))
     stim = tmp_path / "stim.json"
     stim.write_text(json.dumps(instances))
-    run_cocotb(simulator=simulator, sources=[RTL / "qdet_skid.sv", RTL / "qdet_maxpool.sv", top], toplevel="top",
+    run_cocotb(simulator=simulator, sources=[*(RTL / s for s in SOURCES), top], toplevel="top",
                test_module="sim.tb.maxpool", build_dir=tmp_path / "build", test_env={"QDET_TB_STIM": str(stim)},
                timeout_s=240)

@@ -16,6 +16,7 @@ from tests.tools import require_simulator
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
 SEED = 20261123
 N_RANDOM = 24
+SOURCES = ("qdet_skid.sv", "qdet_rom.sv", "qdet_dot.sv", "qdet_mt.sv", "qdet_mvau.sv")
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,6 @@ def test_layouts_match_the_readme() -> None:
 def test_mvau_matches_finn(simulator: str, plan, tmp_path: Path) -> None:
     require_simulator(simulator)
     wrapper, plan_json = plan
-    run_cocotb(simulator=simulator, sources=[RTL / "qdet_skid.sv", RTL / "qdet_rom.sv", RTL / "qdet_mvau.sv", wrapper], toplevel="top",
+    run_cocotb(simulator=simulator, sources=[*(RTL / s for s in SOURCES), wrapper], toplevel="top",
                test_module="sim.tb.mvau", build_dir=tmp_path / "build", test_env={mvau.PLAN_ENV: str(plan_json)},
                timeout_s=300)

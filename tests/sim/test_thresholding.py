@@ -13,6 +13,7 @@ from sim.tb.streams import PLAN_ENV
 from tests.tools import require_simulator
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
+SOURCES = ("qdet_skid.sv", "qdet_mt.sv", "qdet_thresholding.sv")
 SEED = 20261124
 N_RANDOM = 24
 
@@ -65,6 +66,6 @@ def test_threshold_storage_rule() -> None:
 def test_thresholding_matches_finn(simulator: str, plan, tmp_path: Path) -> None:
     require_simulator(simulator)
     wrapper, plan_json = plan
-    run_cocotb(simulator=simulator, sources=[RTL / "qdet_skid.sv", RTL / "qdet_thresholding.sv", wrapper],
+    run_cocotb(simulator=simulator, sources=[*(RTL / s for s in SOURCES), wrapper],
                toplevel="top", test_module="sim.tb.thresholding", build_dir=tmp_path / "build",
                test_env={PLAN_ENV: str(plan_json)}, timeout_s=300)
