@@ -6,8 +6,9 @@ random inputs in train mode, exported with ``brevitas.export.export_qonnx``. Mob
 image directly, which no integer accelerator can take, so it is wrapped with an 8-bit input ``QuantIdentity`` (FINN's
 own MobileNet-v1 build also feeds the accelerator an 8-bit image). Each is built as ``qdet build MODEL --max-fps
 --board B --verify N`` builds it; CNV's RTL is simulated (4 frames, then the same with random backpressure 0.3) and
-MobileNet's RTL simulation of one frame is attempted under a hard wall-clock limit (compile included), in a child
-process whose phases are logged so that a timeout still says how far it got. Writes
+MobileNet's RTL simulation of one frame (then two) is attempted under a hard wall-clock limit (compile included), in
+a child process whose phases are logged so that a timeout still says how far it got. A build whose verification fails is
+recorded as such and resumed from its verify step (FALLBACKS) so that its estimates are still compared. Writes
 ``bench/results/third_party.{json,md,png}``.
 
     python -m bench.third_party [--work DIR] [--skip-mobilenet-sim] [--mobilenet-sim-timeout 600]
@@ -32,10 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.accuracy import RESULTS, _machine
-from quant_models.plots import png_figure
+from bench.third_party_report import REFERENCES, RESOURCE_KEYS, plot, to_markdown
 
-REFERENCES = "shared/references.md"
-RESOURCE_KEYS = ("lut", "bram18", "uram", "dsp")
 # Cycles of the MobileNet speed probe: enough to time the compiled model, short next to a frame.
 PROBE_CYCLES = 50_000
 
@@ -60,7 +59,7 @@ NETWORKS = (
             (1, 3, 32, 32), "rand", "float in [0, 1]; the model's own 2-bit input quantizer (after x -> 2x - 1)"),
     Network("mobilenet", "MobileNet-v1 W4A4",
             'brevitas_examples.imagenet_classification.models.model_with_cfg("quant_mobilenet_v1_4b", None)',
-            "zcu104", 2, (1, 3, 224, 224), "randn",
+            "zcu104", 8, (1, 3, 224, 224), "randn",
             "normalised float image; wrapped as Sequential(QuantIdentity(bit_width=8), model): the model itself has "
             "no input quantizer"),
 )
@@ -151,13 +150,12 @@ def export_network(net: Network, work: Path) -> dict[str, Any]:
 
 
 # --- build -------------------------------------------------------------------------------------------------------
-# When the golden model's verification fails (a finding, recorded), the build is resumed from its verify step, as the
-# error message advises, so that the folding and its estimates can still be compared: first with other verification
-# images (golden frames for the RTL simulation), then without verification (estimates only).
-FALLBACKS = (("resumed --from verify with verification images of seed 1 (FlowConfig.seed; `qdet build` has no "
-              "--seed option)", {"start": "verify", "seed": 1}),
-             ("resumed --from verify --verify 0: estimates only, no golden frames (so no RTL simulation)",
-              {"start": "verify", "verify_images": 0}))
+# When the golden model's verification fails (a finding, recorded with its diagnosis), the build is resumed from its
+# verify step without verification, as the error message advises, so that the folding and its estimates can still
+# be compared. It is never retried with other images until some pass: that would pick the images that agree.
+FALLBACKS = (("resumed --from verify --verify 0: estimates only; the RTL simulation then runs on frames of FINN's "
+              "golden model alone",
+              {"start": "verify", "verify_images": 0}),)
 
 
 def build_network(net: Network, onnx: Path, out: Path, say: Progress) -> dict[str, Any]:
@@ -183,28 +181,57 @@ def build_network(net: Network, onnx: Path, out: Path, say: Progress) -> dict[st
         except Exception as exc:  # a failing build is a finding: record the exact message
             error = f"{type(exc).__name__}: {exc}"
             say(f"{net.title}: build failed: {error}")
-        attempts.append({"label": label, "error": error, "seconds": round(time.perf_counter() - tick, 1)})
+        # Each attempt's own verification record: a --verify 0 run writes none and leaves the previous one in place.
+        verify = cfg.layout.read_optional(cfg.layout.verify_record) if cfg.verify_images else None
+        attempts.append({"label": label, "error": error, "seconds": round(time.perf_counter() - tick, 1),
+                         "verify": verify})
         if error is None or "step 'verify' failed" not in error:
             break
     layout = cfg.layout
-    return {"error": error, "attempts": attempts, "seconds": round(sum(a["seconds"] for a in attempts), 1),
-            "golden": layout.golden_outputs.is_file(), **read_build(layout)}
+    return {**read_build(layout), "error": error, "attempts": attempts, "golden": layout.golden_outputs.is_file(),
+            "seconds": round(sum(a["seconds"] for a in attempts), 1), "verify": attempts[-1]["verify"]}
+
+
+def unverified_golden(build: Path, frames: int = 2, seed: int = 0) -> str:
+    """Golden frames from FINN's golden model alone (python execution of the build's hardware-layer graph), for a
+    build whose verification against the float reference failed: the RTL simulation then checks RTL = FINN's
+    golden model, one link of the chain, while the verification failure (the other link) stays in the report."""
+    import numpy as np
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from flows.build import BuildLayout
+    from flows.io_spec import IOSpec
+    from flows.steps.verify import float_images, golden_dtype
+
+    layout = BuildLayout(build)
+    spec = IOSpec.load(layout.io_spec)
+    source = ModelWrapper(str(layout.input_checkpoint))
+    shape = tuple(source.get_tensor_shape(source.graph.input[0].name)[1:])
+    hw = ModelWrapper(str(layout.step_checkpoint("verify")))
+    inputs, outputs = [], []
+    for image in float_images(spec, shape, frames, np.random.default_rng(seed)):
+        x = spec.host_input(image[None])
+        out = execute_onnx(hw, {hw.graph.input[0].name: x.astype(np.float32)})[hw.graph.output[0].name]
+        inputs.append(x)
+        outputs.append(np.asarray(out))
+    layout.golden_dir.mkdir(exist_ok=True)
+    np.save(layout.golden_inputs, np.concatenate(inputs).astype(golden_dtype(spec.input.datatype)))
+    np.save(layout.golden_outputs, np.concatenate(outputs).astype(np.int64))
+    return (f"{frames} frames (random floats, seed {seed}) from FINN's golden model (python execution of the "
+            "hardware-layer graph), not checked against the float reference (that verification failed, above)")
 
 
 def read_build(layout) -> dict[str, Any]:
     """Estimates, FINN's SetFolding row, the verdict, the golden verification and step times, through BuildLayout."""
-    rec: dict[str, Any] = {"build": str(layout.root),
-                           "times": layout.read_optional(layout.times) or {},
-                           "verify": layout.read_optional(layout.verify_record)}
+    rec: dict[str, Any] = {"build": str(layout.root), "times": layout.read_optional(layout.times) or {}}
     if not layout.has_estimates():  # a build that failed before its report step
         return rec
     est = layout.read_estimates()
     keep = ("fps", "cycles_per_frame", "bottleneck", *RESOURCE_KEYS, "fits", "clock_mhz", "latency_cycles",
             "budget", "utilisation_of_budget", "part")
     rec["estimates"] = {k: est.get(k) for k in keep}
-    rec["finn_setfolding"] = est.get("finn_setfolding")
-    rec["qdet_at_finn_fps"] = est.get("qdet_at_finn_fps")
-    rec["comparison"] = est.get("comparison")
+    rec.update({k: est.get(k) for k in ("finn_setfolding", "qdet_at_finn_fps", "comparison")})
     try:  # the golden outputs' spread: a simulation that matches on all-zero outputs would prove little
         import numpy as np
 
@@ -223,14 +250,9 @@ SIM_KEYS = ("frames", "mismatches", "mismatched_frames", "status", "message", "c
             "sim_wall_s", "sim_cycles_per_s", "compile_s", "backpressure")
 
 
-def sim_row(label: str, result, wall: float) -> dict[str, Any]:
-    """The figures of one SimResult, with the run's own wall time (RTL generation and compile included)."""
-    row = {k: getattr(result, k) for k in SIM_KEYS}
-    return {"label": label, **row, "wall_s": round(wall, 1), "error": None}
-
-
 def simulate_cnv(build: Path, frames: int, backpressure: float, say: Progress) -> list[dict[str, Any]]:
-    """Two runs of the same compiled model: free-flowing, then with random idle/stall ``backpressure``."""
+    """Two runs of the same compiled model: free-flowing, then with random idle/stall ``backpressure``. Each row's
+    wall time is its own (the first includes RTL generation and the compile)."""
     from sim.network import SimConfig, simulate
 
     rows = []
@@ -244,13 +266,14 @@ def simulate_cnv(build: Path, frames: int, backpressure: float, say: Progress) -
             rows.append({"label": label, "backpressure": bp, "error": f"{type(exc).__name__}: {exc}",
                          "wall_s": round(time.perf_counter() - tick, 1)})
             continue
-        rows.append(sim_row(label, result, time.perf_counter() - tick))
+        rows.append({"label": label, **{k: getattr(result, k) for k in SIM_KEYS}, "error": None,
+                     "wall_s": round(time.perf_counter() - tick, 1)})
         say(f"CNV W2A2: {result.message}; {result.cycles_per_frame} cycles/frame")
     return rows
 
 
 def _sim_child(build: str, events: str) -> None:
-    """Run in a child process: generate the RTL, time a short probe, then simulate one frame.
+    """Run in a child process: generate the RTL, time a short probe, then simulate one frame, then two.
 
     Every phase appends a JSON line to ``events`` the moment it ends, so a parent that kills this process on its
     deadline still knows how far it got."""
@@ -272,9 +295,13 @@ def _sim_child(build: str, events: str) -> None:
     probe = simulate(layout, SimConfig(images=1, max_cycles=PROBE_CYCLES, diagnose=False, timeout_s=None))
     event("probe", compile_s=probe.compile_s, sim_cycles=probe.sim_cycles, sim_wall_s=probe.sim_wall_s,
           sim_cycles_per_s=probe.sim_cycles_per_s, status=probe.status)
-    # diagnose off: its re-run would double the time; `qdet sim BUILD` names the first bad layer afterwards.
-    full = simulate(layout, SimConfig(images=1, diagnose=False, timeout_s=None))
-    event("done", **{k: getattr(full, k) for k in SIM_KEYS})
+    # diagnose off: its re-run would double the time; `qdet sim BUILD` names the first bad layer afterwards. One
+    # frame gives no steady-state cycles per frame; a second run of two frames (same compiled model) does.
+    for kind, frames in (("done", 1), ("steady", 2)):
+        tick = time.perf_counter()
+        result = simulate(layout, SimConfig(images=frames, diagnose=False, timeout_s=None))
+        event(kind, label=f"{frames} frame{'s' * (frames > 1)}, backpressure 0",
+              wall_s=round(time.perf_counter() - tick, 1), **{k: getattr(result, k) for k in SIM_KEYS})
 
 
 def run_with_deadline(command: list[str], timeout_s: float, log: Path) -> tuple[int, bool]:
@@ -292,11 +319,12 @@ def run_with_deadline(command: list[str], timeout_s: float, log: Path) -> tuple[
 
 
 def simulate_mobilenet(build: Path, timeout_s: float, work: Path, say: Progress) -> dict[str, Any]:
-    """One frame of MobileNet's RTL under a hard wall-clock limit (RTL generation and compile included)."""
+    """MobileNet's RTL on one frame (then two) under a hard wall-clock limit (RTL generation and compile
+    included)."""
     events, log = work / "mobilenet_sim_events.jsonl", work / "mobilenet_sim_child.log"
     events.unlink(missing_ok=True)
     code = f"from bench.third_party import _sim_child; _sim_child({str(build)!r}, {str(events)!r})"
-    say(f"MobileNet-v1 W4A4: RTL simulation of 1 frame, hard limit {timeout_s:g} s (compile included)")
+    say(f"MobileNet-v1 W4A4: RTL simulation of 1 frame, then 2, hard limit {timeout_s:g} s (compile included)")
     tick = time.perf_counter()
     rc, timed_out = run_with_deadline([sys.executable, "-c", code], timeout_s, log)
     wall = round(time.perf_counter() - tick, 1)
@@ -314,229 +342,23 @@ def simulate_mobilenet(build: Path, timeout_s: float, work: Path, say: Progress)
 
 
 # --- report ------------------------------------------------------------------------------------------------------
-def ratio(ours: float | None, theirs: float | None) -> str:
-    """``ours / theirs`` as '0.91x', or '-' where either is missing (or theirs is 0)."""
-    return "-" if ours is None or not theirs else f"{ours / theirs:.2f}x"
+def _code_state() -> dict[str, Any]:
+    """The commit the run used and the uncommitted changes in the code it ran (others edit flows/, hls/, sim/ while
+    benches run: the figures belong to the working tree as it was). Porcelain lines are 'XY path'."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True).stdout.rstrip("\n")
+
+    dirty = git("status", "--porcelain", "--", "flows", "hls", "sim", "boards", "quant_models", "bench/third_party.py")
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": [l[3:] for l in dirty.splitlines()]}
 
 
-def _num(v: Any, spec: str = ",.0f") -> str:
-    return "-" if v is None else format(v, spec)
-
-
-def published_cycles(pub: dict[str, Any]) -> float | None:
-    """Cycles per frame implied by a published FPS at its clock (derived: clock / FPS)."""
-    return pub["clock_mhz"] * 1e6 / pub["fps"] if pub.get("fps") else None
-
-
-def comparison_rows(net: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(label, figures) rows of one network's estimate table: ours, FINN's SetFolding, ours at FINN's cycles,
-    FINN published. Labels say what each row is (estimate, or published measured/implemented)."""
-    est, rows = net["estimates"], []
-    rows.append((f"qdet --max-fps (FINN-model estimate, {est['clock_mhz']:g} MHz)", est))
-    peer = net.get("finn_setfolding") or {}
-    if peer and "error" not in peer:
-        rows.append((f"FINN SetFolding, target {peer['target_cycles']:,} cycles (estimate)", peer))
-    if net.get("qdet_at_finn_fps"):
-        rows.append(("qdet at FINN SetFolding's cycles (estimate)", net["qdet_at_finn_fps"]))
-    pub = net["published"]
-    rows.append((f"FINN published ({pub['what']}; measured/implemented)",
-                 {**pub, "cycles_per_frame": published_cycles(pub), "fits": None}))
-    return rows
-
-
-def estimate_table(net: dict[str, Any]) -> list[str]:
-    """One network's estimates beside FINN's SetFolding and FINN's published figures, with ratios."""
-    lines = ["| row | FPS | cycles/frame | LUT | BRAM18 | URAM | DSP | fits budget |",
-             "|---|---|---|---|---|---|---|---|"]
-    for label, r in comparison_rows(net):
-        fits = "" if r.get("fits") is None else ("yes" if r["fits"] else "no")
-        lines.append(f"| {label} | {_num(r.get('fps'), ',.1f')} | {_num(r.get('cycles_per_frame'))} | "
-                     f"{_num(r.get('lut'))} | {_num(r.get('bram18'), 'g')} | {_num(r.get('uram'), 'g')} | "
-                     f"{_num(r.get('dsp'), 'g')} | {fits} |")
-    est, pub = net["estimates"], net["published"]
-    lines.append(f"| qdet estimate / FINN published | {ratio(est['fps'], pub.get('fps'))} | "
-                 f"{ratio(est['cycles_per_frame'], published_cycles(pub))} | {ratio(est['lut'], pub.get('lut'))} | "
-                 f"{ratio(est['bram18'], pub.get('bram18'))} | {ratio(est['uram'], pub.get('uram'))} | "
-                 f"{ratio(est['dsp'], pub.get('dsp'))} | |")
-    b = est["budget"]
-    lines.append(f"| board budget ({net['board']}) | | | {_num(b['lut'])} | {b['bram18']:g} | {b['uram']:g} | "
-                 f"{b['dsp']:g} | |")
-    return lines
-
-
-def sim_table(rows: list[dict[str, Any]]) -> list[str]:
-    """RTL-simulation rows: mismatches, simulated cycles per frame against the estimate, latency, speed."""
-    lines = ["| network | run | status | mismatches | cycles/frame (sim) | estimate | sim/est | latency (cycles) | "
-             "FPS (sim) | sim speed (cycles/s) | compile (s) | wall (s) |", "|---|---|---|---|---|---|---|---|---|---|"
-             "---|---|"]
-    for r in rows:
-        if r.get("error"):
-            lines.append(f"| {r['network']} | {r['label']} | **failed**: {r['error'].splitlines()[0][:200]} "
-                         f"| | | | | | | | | {_num(r.get('wall_s'), '.0f')} |")
-            continue
-        lines.append(f"| {r['network']} | {r['label']} | {r['status']}, {r['frames']} frames | {r['mismatches']} | "
-                     f"{_num(r['cycles_per_frame'])} | {_num(r['estimate_cycles_per_frame'])} | "
-                     f"{_num(r['ratio_to_estimate'], '.3f')} | {_num(r['latency_cycles'])} | "
-                     f"{_num(r['fps'], ',.1f')} | "
-                     f"{_num(r['sim_cycles_per_s'])} | {_num(r['compile_s'], '.0f')} | {_num(r['wall_s'], '.0f')} |")
-    return lines
-
-
-def mobilenet_sim_text(rec: dict[str, Any] | None) -> list[str]:
-    """What MobileNet's RTL simulation under its hard limit did, in words."""
-    if rec is None:
-        return ["MobileNet-v1 RTL simulation: not run (`--skip-mobilenet-sim`, or its build failed or left no golden "
-                "frames)."]
-    phases = {e["event"]: e for e in rec["events"]}
-    lines = [f"MobileNet-v1 RTL simulation of 1 frame under a hard {rec['timeout_s']:g} s limit (RTL generation and "
-             f"Verilator compile included): **{rec['outcome']}** after {rec['wall_s']:g} s."]
-    if "rtl" in phases:
-        rtl = phases["rtl"]
-        lines.append(f"- RTL generated after {rtl['t']:g} s; layers whose weights would sit in UltraRAM "
-                     f"(written at run time on a board, `runtime_weights`): "
-                     f"{', '.join(rtl['runtime_weights']) or 'none'} (simulation reads their .mem files).")
-    if "probe" in phases:
-        p = phases["probe"]
-        lines.append(f"- Verilator compile and start-up {p['compile_s']:.0f} s; a {p['sim_cycles']:,}-cycle probe "
-                     f"ran at {p['sim_cycles_per_s']:,.0f} cycles/s (the first cycles, while later layers still "
-                     "wait for data, so likely faster than the steady state).")
-    elif "rtl" in phases:
-        left = rec["wall_s"] - phases["rtl"]["t"]
-        lines.append(f"- The Verilator compile did not finish within the limit ({left:.0f} s after RTL generation).")
-    if "done" in phases:
-        d = phases["done"]
-        lines.append(f"- One frame: {d['status']}, {d['mismatches']} mismatching elements ({d['message']}); latency "
-                     f"{_num(d['latency_cycles'])} cycles, {d['sim_cycles']:,} cycles in {d['sim_wall_s']:.0f} s "
-                     f"({d['sim_cycles_per_s']:,.0f} cycles/s).")
-    elif "probe" in phases and phases["probe"]["sim_cycles_per_s"]:
-        est = rec.get("estimate_latency_cycles")
-        if est:
-            lines.append(f"- At the probe's speed, the frame's estimated latency of {est:,} cycles (FINN's upper "
-                         f"bound) would need ~{est / phases['probe']['sim_cycles_per_s'] / 60:.0f} minutes of "
-                         "simulation.")
-    if rec.get("error"):
-        lines += ["- It failed; last lines of its log:", "", "```", rec["error"], "```"]
-    return lines
-
-
-def attempts_text(build: dict[str, Any], verify: int) -> list[str]:
-    """The build as specified and its fallbacks, each with its exact error; nothing when the first went through."""
-    attempts = build.get("attempts") or [{"label": "as specified", "error": build.get("error"),
-                                          "seconds": build.get("seconds")}]
-    if attempts[0]["error"] is None:
-        return []
-    lines = []
-    for k, a in enumerate(attempts):
-        what = f"Build as specified (`--max-fps --verify {verify}`)" if k == 0 else f"Fallback: {a['label']}"
-        lines.append(f"- {what}: " + (f"**failed** after {a['seconds']:g} s: `{a['error']}`" if a["error"]
-                                     else f"went through ({a['seconds']:g} s)."))
-    if build.get("error") is None:
-        lines.append(f"- The figures below come from the last fallback ({attempts[-1]['label']}).")
-    return lines + [""]
-
-
-def to_markdown(record: dict[str, Any]) -> str:
-    """The report: models, estimates vs published vs SetFolding, RTL simulation, step times."""
-    v = record["versions"]
-    lines = ["# Third-party Brevitas models through qdet: estimates vs FINN's published figures, RTL simulation", "",
-             f"Measured {record['date']} on {record['machine']} (no FPGA tools; other sessions' jobs shared the "
-             f"cores, so wall times are contended), brevitas {v.get('brevitas')}, finn-plus {v.get('finn-plus')}, "
-             f"torch {v.get('torch')}, Verilator {v.get('verilator')} under cocotb {v.get('cocotb')}. Total wall time "
-             f"{record['total_seconds'] / 60:.1f} min.", "",
-             "**Weights are random** (seed 0; BatchNorm statistics from random inputs in train mode, then eval): "
-             "accuracy is not measured, and the published accuracies are quoted only to name the networks. FINN's "
-             "estimates depend on shapes and bit widths, not on weight values; bit-exactness does depend on them.",
-             "", "Our figures are **estimates** from FINN's per-layer models (cycles; HLS-MVAU LUT model; BRAM18, "
-             "URAM, DSP) or **RTL-simulation measurements**; FINN's published figures are **measured/implemented** "
-             f"results, cited from {REFERENCES}. A ratio of an estimate to an implemented figure compares two "
-             "different kinds of number.", "", "## Models", "",
-             "| network | definition (brevitas wheel) | parameters | input | board | export (s) |",
-             "|---|---|---|---|---|---|"]
-    for n in record["networks"]:
-        e = n.get("export") or {}
-        lines.append(f"| {n['title']} | `{n['source']}` | {_num(e.get('params'))} | {n['input_shape']}: "
-                     f"{n['input_note']} | {n['board']} | {_num(e.get('seconds'), '.1f')} |")
-    for n in record["networks"]:
-        lines += ["", f"## {n['title']} on {n['board']}", ""]
-        if n.get("export_error"):
-            lines += [f"**Export failed**: `{n['export_error']}`"]
-            continue
-        b = n["build_record"]
-        lines += attempts_text(b, n["verify_images"])
-        if "estimates" not in b:
-            continue
-        est = b["estimates"]
-        lines += estimate_table({**b, "published": n["published"], "board": n["board"]})
-        lines += ["", f"- Bottleneck `{est['bottleneck']}`; latency {est['latency_cycles']:,} cycles (FINN's upper "
-                      f"bound); fits the {n['board']} budget: {'yes' if est['fits'] else 'no'}."]
-        peer = b.get("finn_setfolding") or {}
-        if "error" in peer:
-            lines.append(f"- FINN SetFolding (target {peer['target_cycles']:,} cycles): no figures: {peer['error']}.")
-        elif b.get("comparison"):
-            lines.append(f"- Against FINN SetFolding at the same cycle target: {b['comparison']['verdict']} (FPS ratio "
-                         f"{b['comparison']['fps_ratio']:.2f}, LUT ratio at FINN's FPS "
-                         f"{_num(b['comparison'].get('lut_ratio_same_fps'), '.2f')}).")
-        pub = n["published"]
-        lines.append(f"- Published: {pub['source']}.")
-        if pub.get("fps"):
-            lines.append(f"- The published {pub['fps']:g} FPS at {pub['clock_mhz']:g} MHz implies "
-                         f"{published_cycles(pub):,.0f} cycles per frame (derived); our estimate is "
-                         f"{est['cycles_per_frame']:,} cycles at {est['clock_mhz']:g} MHz, so the cycles ratio is "
-                         "the clock-independent comparison.")
-        ver = b.get("verify") or {}
-        if ver:
-            lines.append(f"- Golden model: {ver.get('images')} images ({ver.get('image_source')}), "
-                         f"{ver.get('mismatches')} mismatches against {ver.get('reference')}.")
-        g = b.get("golden_outputs") or {}
-        if "distinct_values" in g:
-            lines.append(f"- Golden outputs: {g['elements_per_frame']:,} integers per frame, {g['distinct_values']:,} "
-                         f"distinct values, {100 * g['nonzero_share']:.0f}% non-zero (the simulation compares these).")
-    sims = [dict(r, network="CNV W2A2") for r in record.get("cnv_sim") or []]
-    lines += ["", "## RTL simulation (Verilator, cocotb; bit-exact against the golden outputs)", ""]
-    if sims:
-        lines += sim_table(sims) + [""]
-    lines += mobilenet_sim_text(record.get("mobilenet_sim"))
-    builds = [n.get("build_record") or {} for n in record["networks"]]
-    lines += ["", "## Build time per step (s)", "", "| step | " + " | ".join(n["title"] for n in record["networks"])
-              + " |", "|---|" + "---|" * len(builds)]
-    for step in dict.fromkeys(s for b in builds for s in b.get("times", {})):
-        lines.append(f"| {step} | " + " | ".join(_num(b.get("times", {}).get(step), ".1f") for b in builds) + " |")
-    lines.append("| **whole build (all attempts)** | " + " | ".join(_num(b.get("seconds"), ".1f") for b in builds)
-                 + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plot(record: dict[str, Any], path: Path) -> None:
-    """LUT, BRAM18, DSP and FPS per network: qdet's estimate, FINN SetFolding's estimate, FINN's published figure."""
-    nets = [n for n in record["networks"] if "estimates" in (n.get("build_record") or {})]
-    series = (("qdet (estimate)", lambda n: n["build_record"]["estimates"]),
-              ("FINN SetFolding (estimate)", lambda n: n["build_record"].get("finn_setfolding") or {}),
-              ("FINN published (measured)", lambda n: n["published"]))
-    with png_figure(path, 4, (16, 3.8)) as (fig, axes):
-        for ax, key, title in zip(axes, ("lut", "bram18", "dsp", "fps"), ("LUT", "BRAM18", "DSP", "FPS")):
-            for j, (label, get) in enumerate(series):
-                xs = [i + (j - 1) * 0.27 for i in range(len(nets))]
-                vals = [get(n).get(key) for n in nets]
-                ax.bar(xs, [v or 0 for v in vals], 0.27, label=label)
-                for x, v in zip(xs, vals):
-                    if v is None:  # no figure (none published, or FINN's row failed): say so, not a zero bar
-                        ax.annotate("n/a", (x, 0), ha="center", va="bottom", fontsize=7)
-            ax.set_xticks(range(len(nets)), [n["title"] for n in nets], fontsize=8)
-            ax.set_title(title)
-        axes[0].legend(fontsize=7)
-
-
-# --- main --------------------------------------------------------------------------------------------------------
 def _versions() -> dict[str, str]:
+    """Versions of the packages the figures depend on (all of them requirements of qdet)."""
     import importlib.metadata as md
 
-    out = {}
-    for pkg in ("brevitas", "finn-plus", "qonnx", "torch", "verilator", "cocotb"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+    return {pkg: md.version(pkg) for pkg in ("brevitas", "finn-plus", "qonnx", "torch", "verilator", "cocotb")}
 
 
 def run(args: argparse.Namespace, say: Progress) -> dict[str, Any]:
@@ -562,13 +384,20 @@ def run(args: argparse.Namespace, say: Progress) -> dict[str, Any]:
         est = build["estimates"]
         say(f"{net.title}: {est['fps']:,.1f} FPS est., {est['lut']:,.0f} LUT, {est['bram18']:g} BRAM18, "
             f"{est['uram']:g} URAM in {build['seconds']:.0f} s")
-        if not build["golden"]:
-            say(f"{net.title}: no golden frames, so no RTL simulation")
-        elif net.key == "cnv":
+        if net.key == "cnv" and build["golden"]:
             cnv_sim = simulate_cnv(work / "build", args.cnv_frames, args.backpressure, say)
-        elif not args.skip_mobilenet_sim:
+        elif net.key == "mobilenet" and not args.skip_mobilenet_sim:
+            golden_note = None
+            if not build["golden"]:
+                say(f"{net.title}: golden frames from FINN's golden model alone (verification failed)")
+                golden_note = unverified_golden(work / "build")
+                build["golden"] = True
             mobile_sim = simulate_mobilenet(work / "build", args.mobilenet_sim_timeout, work, say)
             mobile_sim["estimate_latency_cycles"] = est["latency_cycles"]
+            if golden_note:
+                mobile_sim["golden_source"] = golden_note
+        if not build["golden"]:
+            say(f"{net.title}: no golden frames, so no RTL simulation")
     return {"networks": networks, "cnv_sim": cnv_sim, "mobilenet_sim": mobile_sim}
 
 
@@ -590,7 +419,7 @@ def main() -> None:
         record = json.loads(args.render.read_text())
     else:
         record = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": _machine(),
-                  "versions": _versions(), **run(args, say)}
+                  "versions": _versions(), "code": _code_state(), **run(args, say)}
         record["total_seconds"] = round(time.perf_counter() - say.start, 1)
         (args.results / "third_party.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     (args.results / "third_party.md").write_text(to_markdown(record))

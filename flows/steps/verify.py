@@ -214,10 +214,18 @@ def _near_ties(onnx, image: np.ndarray) -> str:
     in different orders and can round such an activation differently (seen on MobileNet-v1: torch and QONNX
     disagree on 1 of 100,352 activations of one layer). The note says where the first one is, so a user can tell
     that ambiguity from a bug; it never turns a mismatch into a pass."""
+    from flows.transforms.host_input_quant import input_chain
+
+    try:
+        host_side = {n.name for n in input_chain(onnx)}
+    except FlowError:
+        host_side = set()
     ctx = _execute(onnx, image[None], full=True)
     first, total = None, 0
     for node in onnx.graph.node:
-        if node.op_type != "Quant" or onnx.get_initializer(node.input[0]) is not None:
+        # Weight quantizers have constant inputs; the input quantizer runs on the host, exactly (and the float
+        # verification images sit on its ties on purpose).
+        if node.op_type != "Quant" or onnx.get_initializer(node.input[0]) is not None or node.name in host_side:
             continue
         scale = onnx.get_initializer(node.input[1])
         if scale is None or ctx.get(node.input[0]) is None:
@@ -233,6 +241,28 @@ def _near_ties(onnx, image: np.ndarray) -> str:
             f"(first before {first}), where float32 evaluations of the same model can legitimately round either "
             "way (Brevitas and QONNX do too): if the differences start there, the float reference is ambiguous, "
             "not the hardware graph wrong")
+
+
+def _near_integer_thresholds(model) -> str:
+    """How many integer-input thresholds FINN's float32 folding put within float32 noise of an integer: there the
+    side of the integer it landed on decides a level, which a float32 reference may decide the other way."""
+    count, where = 0, None
+    for node in model.graph.node:
+        index = {"MVAU": 2, "VVAU": 2, "Thresholding": 1}.get(node.op_type)
+        if index is None or len(node.input) <= index:
+            continue
+        t = model.get_initializer(node.input[index])
+        if t is None:
+            continue
+        t = np.asarray(t, np.float64)
+        near = int(((np.abs(t - np.round(t)) < 1e-6 * np.maximum(1.0, np.abs(t))) & (t != np.round(t))).sum())
+        count += near
+        where = where or (node.name if near else None)
+    if not count:
+        return ""
+    return (f"; {count} thresholds of the hardware graph sit within float32 noise of an integer (first in {where}): "
+            "FINN folded BatchNorm and scales into them in float32, so which side of the integer they fall on is a "
+            "float32 accident too")
 
 
 def _first_divergence(cfg: FlowConfig, ref: _Reference, model, image: np.ndarray, expected: np.ndarray) -> str:
@@ -253,7 +283,7 @@ def _first_divergence(cfg: FlowConfig, ref: _Reference, model, image: np.ndarray
             where = f"step {step!r} ({path})"
             break
     if ref.torch_model is None:
-        return f"first diverging: {where}{_near_ties(ref.onnx, image)}"
+        return f"first diverging: {where}{_near_ties(ref.onnx, image)}{_near_integer_thresholds(model)}"
     ctx = _execute(model, ref.spec.host_input(image[None]), full=True)
     # The torch model's blocks in order: a depthwise block is a VVAU in the graph, every other conv an MVAU.
     mvaus = [n for n in model.graph.node if n.op_type.startswith(("MVAU", "VVAU"))]
@@ -268,6 +298,10 @@ def _first_divergence(cfg: FlowConfig, ref: _Reference, model, image: np.ndarray
 
 def step_verify(model, cfg: FlowConfig):
     """Execute the hardware-layer graph on ``cfg.verify_images`` images and require exact integer agreement."""
+    layout = cfg.layout
+    # A resumed build must not keep an earlier attempt's record or frames beside a model they were not made for.
+    for stale in (layout.verify_record, layout.golden_inputs, layout.golden_outputs):
+        stale.unlink(missing_ok=True)
     if cfg.verify_images == 0:
         return model
     from qonnx.core.modelwrapper import ModelWrapper
@@ -295,7 +329,6 @@ def step_verify(model, cfg: FlowConfig):
             max_diff = max(max_diff, float(np.abs(spec.host_output(got) - ref_out).max()))
         inputs.append(x)
         outputs.append(got)
-    layout = cfg.layout
     layout.golden_dir.mkdir(exist_ok=True)
     report = VerifyReport(len(images), source, ref.name, mismatches, max_diff, bad_images)
     layout.verify_record.write_text(json.dumps(asdict(report), indent=2) + "\n")

@@ -73,7 +73,7 @@ def quant_host_op(model: ModelWrapper, node) -> HostOp:
                   rounding_mode=mode)
 
 
-def _input_chain(model: ModelWrapper) -> list:
+def input_chain(model: ModelWrapper) -> list:
     """The preprocessing nodes and the quantizer a float graph input goes through, in order."""
     tensor = model.graph.input[0].name
     chain = []
@@ -104,7 +104,7 @@ class HostInputQuant(Transformation):
             raise FlowError(f"the model has {len(graph.input)} inputs; qdet builds single-input models")
         if model.get_tensor_datatype(graph.input[0].name) != DataType["FLOAT32"] or host_input_ops(model):
             return model, False  # integer input (e.g. qdet's UINT8 images): nothing for the host to do
-        chain = _input_chain(model)
+        chain = input_chain(model)
         quant = chain[-1]
         ops = [host_op_from_node(model, n) for n in chain[:-1]] + [quant_host_op(model, quant)]
         q = ops[-1]

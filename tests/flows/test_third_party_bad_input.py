@@ -129,3 +129,17 @@ def test_an_illegal_finn_folding_is_reported_not_used(capsys, tmp_path, monkeypa
     assert result.code == 0, result.text
     error = BuildLayout(tmp_path / "b").read_estimates()["finn_setfolding"]["error"]
     assert "FINN's own node model rejects" in error and "SIMD must be equal to IFMChannels" in error
+
+
+def test_resuming_without_verification_leaves_no_stale_golden_record(tmp_path):
+    from flows.config import FlowConfig
+    from flows.runner import run_flow
+    from flows.steps import DEFAULT_STEPS
+
+    path = export(build_net(SMALL), SMALL.in_shape, tmp_path / "net.onnx")
+    out = tmp_path / "b"
+    run_flow(path, FlowConfig(out=out, verify_images=1, stop="verify"), DEFAULT_STEPS)
+    layout = BuildLayout(out)
+    assert layout.verify_record.is_file() and layout.golden_outputs.is_file()
+    run_flow(path, FlowConfig(out=out, verify_images=0, start="verify", stop="verify"), DEFAULT_STEPS)
+    assert not layout.verify_record.exists() and not layout.golden_outputs.exists()
