@@ -153,6 +153,16 @@ def ram_style_of(attrs: dict[str, Any]) -> str:
     return style
 
 
+def mac_params(view) -> dict[str, int | str]:
+    """The parameters the MVAU and VVAU kernels share, after their shape ones (the README's order): element types,
+    accumulator, activation, memory files, MAC and memory styles."""
+    return {"IN_BITS": view.in_bits, "IN_SIGNED": int(view.in_signed), "W_BITS": view.w_bits,
+            "ACC_BITS": view.acc_bits, "STEPS": view.steps, "OUT_BITS": view.out_bits,
+            "OUT_SIGNED": int(view.out_signed), "ACT_BIAS": view.act_bias, "W_FILE": f"{view.name}_w.mem",
+            "T_FILE": f"{view.name}_t.mem" if view.steps else "", "MAC_STYLE": view.mac_style,
+            "RAM_STYLE": view.ram_style}
+
+
 def mac_style_for(policy: str, in_bits: int, w_bits: int) -> str:
     """The MVAU's MAC_STYLE under ``policy``: "auto" is "lut" when min(IN_BITS, W_BITS) <= 4 else "dsp".
 
@@ -251,12 +261,7 @@ class MVAUParams(Layer):
                    mac_style_for(mac_policy, in_bits, w_bits), weights, thresholds, ram_style_of(a))
 
     def params(self) -> dict[str, int | str]:
-        return {"MW": self.mw, "MH": self.mh, "PE": self.pe, "SIMD": self.simd, "IN_BITS": self.in_bits,
-                "IN_SIGNED": int(self.in_signed), "W_BITS": self.w_bits, "ACC_BITS": self.acc_bits,
-                "STEPS": self.steps, "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
-                "ACT_BIAS": self.act_bias, "W_FILE": f"{self.name}_w.mem",
-                "T_FILE": f"{self.name}_t.mem" if self.steps else "", "MAC_STYLE": self.mac_style,
-                "RAM_STYLE": self.ram_style}
+        return {"MW": self.mw, "MH": self.mh, "PE": self.pe, "SIMD": self.simd, **mac_params(self)}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hls.gen.ops import (GenerateError, Layer, _attrs, dtype_info, integer_thresholds, mac_style_for,
+from hls.gen.ops import (GenerateError, Layer, _attrs, dtype_info, integer_thresholds, mac_params, mac_style_for,
                          ram_style_of, signed_bits_for)
 
 
@@ -97,9 +97,4 @@ class VVAUParams(Layer):
 
     def params(self) -> dict[str, int | str]:
         """The kernel's Verilog parameters, in the README's order."""
-        return {"C": self.channels, "PE": self.pe, "SIMD": self.simd, "K": self.k_total, "IN_BITS": self.in_bits,
-                "IN_SIGNED": int(self.in_signed), "W_BITS": self.w_bits, "ACC_BITS": self.acc_bits,
-                "STEPS": self.steps, "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
-                "ACT_BIAS": self.act_bias, "W_FILE": f"{self.name}_w.mem",
-                "T_FILE": f"{self.name}_t.mem" if self.steps else "", "MAC_STYLE": self.mac_style,
-                "RAM_STYLE": self.ram_style}
+        return {"C": self.channels, "PE": self.pe, "SIMD": self.simd, "K": self.k_total, **mac_params(self)}
