@@ -33,6 +33,7 @@ def step_streamline(model, cfg: FlowConfig):
     from finn.transformation.qonnx.infer_quant_avg_pool_2d import AvgPoolAndTruncToQuantAvgPool
     from finn.transformation.streamline import Streamline
     from finn.transformation.streamline.collapse_repeated import CollapseRepeatedMul
+    from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
     from qonnx.transformation.change_datalayout import ChangeDataLayoutQuantAvgPool2d
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.general import RemoveUnusedTensors
@@ -59,9 +60,3 @@ def step_streamline(model, cfg: FlowConfig):
     model = model.transform(InferDataLayouts())
     model = model.transform(RemoveUnusedTensors())
     return _readable(model)
-
-
-def MakeMaxPoolNHWC():  # noqa: N802 - a transformation factory, named like the class it returns
-    from finn.transformation.streamline.reorder import MakeMaxPoolNHWC as Make
-
-    return Make()
