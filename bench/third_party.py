@@ -222,6 +222,95 @@ def unverified_golden(build: Path, frames: int = 2, seed: int = 0) -> str:
             "hardware-layer graph), not checked against the float reference (that verification failed, above)")
 
 
+def _verified_frames(build: Path, images: int, seed: int):
+    """The build's io spec, its input model, the verification images its verify step drew (same count and seed:
+    the same images) and the golden outputs it saved for them."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from flows.build import BuildLayout
+    from flows.config import FlowConfig
+    from flows.io_spec import IOSpec
+    from flows.steps.verify import verification_images
+
+    layout = BuildLayout(build)
+    spec = IOSpec.load(layout.io_spec)
+    source = ModelWrapper(str(layout.input_checkpoint))
+    shape = tuple(source.get_tensor_shape(source.graph.input[0].name)[1:])
+    frames, _ = verification_images(FlowConfig(out=build, verify_images=images, seed=seed), spec, shape)
+    _, golden = layout.read_golden()
+    return spec, source, frames, golden
+
+
+def _first_float32_flip(source, image, input_name: str) -> dict[str, Any] | None:
+    """The first activation quantizer where the float32 and the exact execution give different levels, and how far
+    (in quantization steps, exactly) the differing pre-activations sit from a rounding tie."""
+    import numpy as np
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from flows.exact_exec import execute_exact
+
+    exact = execute_exact(source, {input_name: image[None]}, return_full_exec_context=True)
+    f32 = execute_onnx(source, {input_name: image[None].astype(np.float32)}, return_full_exec_context=True)
+    for node in source.graph.node:
+        if node.op_type != "Quant" or source.get_initializer(node.input[0]) is not None:
+            continue
+        scale = np.asarray(source.get_initializer(node.input[1]), np.float64)
+        levels = np.round(exact[node.output[0]] / scale)
+        differ = levels != np.round(np.asarray(f32[node.output[0]], np.float64) / scale)
+        if differ.any():
+            y = (exact[node.input[0]] / scale)[differ]
+            return {"layer": node.name, "activations": int(differ.sum()), "of": int(differ.size),
+                    "max_distance_to_tie": float(np.abs(y - np.floor(y) - 0.5).max())}
+    return None
+
+
+def float32_crosscheck(build: Path, images: int, seed: int = 0) -> dict[str, Any]:
+    """How the verified golden outputs compare with a *float32* QONNX execution of the export (onnxruntime, as
+    ``execute_onnx`` runs it) on the same verification images: informative only. The build's reference is the
+    exact (float64) execution; this row shows what a float32 reference would have said and, for each image that
+    differs, where float32 first rounds an activation differently from exact arithmetic and how near a tie it was."""
+    import numpy as np
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from flows.steps.verify import invert_host_output, numeric_output
+
+    spec, source, frames, golden = _verified_frames(build, images, seed)
+    name = source.graph.input[0].name
+    out_name = numeric_output(source)
+    differing, count, flips = [], 0, []
+    for k, image in enumerate(frames):
+        out = execute_onnx(source, {name: image[None].astype(np.float32)})[out_name]
+        acc = invert_host_output(spec.numeric_output_ops(), spec.output.shape, np.asarray(out))
+        bad = int((acc != golden[k:k + 1]).sum())
+        if bad:
+            differing.append(k)
+            count += bad
+            flips.append({"image": k, **(_first_float32_flip(source, image, name) or {"layer": None})})
+    return {"images": len(frames), "differing_images": differing, "differing_accumulators": count,
+            "first_flips": flips}
+
+
+def torch_crosscheck(net: Network, build: Path, images: int, seed: int = 0) -> dict[str, Any]:
+    """The same comparison with Brevitas' own float32 evaluation (the torch model, rebuilt and calibrated exactly as
+    exported): informative, as the float32 QONNX one."""
+    import torch
+
+    from flows.steps.verify import invert_host_output
+
+    spec, _, frames, golden = _verified_frames(build, images, seed)
+    model = make_model(net)
+    calibrate(model, net)
+    differing, count = [], 0
+    with torch.no_grad():
+        for k, image in enumerate(frames):
+            out = model(torch.from_numpy(image[None])).numpy()
+            bad = int((invert_host_output(spec.numeric_output_ops(), spec.output.shape, out) != golden[k:k + 1]).sum())
+            if bad:
+                differing.append(k)
+                count += bad
+    return {"images": len(frames), "differing_images": differing, "differing_accumulators": count}
+
+
 def read_build(layout) -> dict[str, Any]:
     """Estimates, FINN's SetFolding row, the verdict, the golden verification and step times, through BuildLayout."""
     rec: dict[str, Any] = {"build": str(layout.root), "times": layout.read_optional(layout.times) or {}}
@@ -384,6 +473,10 @@ def run(args: argparse.Namespace, say: Progress) -> dict[str, Any]:
         est = build["estimates"]
         say(f"{net.title}: {est['fps']:,.1f} FPS est., {est['lut']:,.0f} LUT, {est['bram18']:g} BRAM18, "
             f"{est['uram']:g} URAM in {build['seconds']:.0f} s")
+        if build["golden"] and build["verify"]:
+            say(f"{net.title}: golden outputs against a float32 QONNX execution (informative)")
+            build["float32_crosscheck"] = float32_crosscheck(work / "build", net.verify_images)
+            build["torch_crosscheck"] = torch_crosscheck(net, work / "build", net.verify_images)
         if net.key == "cnv" and build["golden"]:
             cnv_sim = simulate_cnv(work / "build", args.cnv_frames, args.backpressure, say)
         elif net.key == "mobilenet" and not args.skip_mobilenet_sim:

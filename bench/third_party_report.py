@@ -190,6 +190,26 @@ def to_markdown(record: dict[str, Any]) -> str:
                 lines.append(f"- Golden model ({a['label']}): {ver['images']} images ({ver['image_source']}), "
                              f"{ver['mismatches']} mismatches (images {ver['mismatched_images'] or 'none'}) against "
                              f"{ver['reference']}.")
+        x32 = b.get("float32_crosscheck")
+        if x32:
+            lines.append(f"- Informative: the same golden outputs against a *float32* QONNX execution of the export "
+                         f"(onnxruntime): {len(x32['differing_images'])} of {x32['images']} images differ "
+                         f"({x32['differing_accumulators']} accumulators; images {x32['differing_images'] or 'none'}). "
+                         "float32 rounds each conv sum in an order of its own, so activations near a rounding tie "
+                         "land on either level: the exact (float64) execution is the reference.")
+            for f in x32.get("first_flips") or []:
+                if f.get("layer"):
+                    lines.append(f"  - image {f['image']}: float32 first rounds {f['activations']} of {f['of']:,} "
+                                 f"activations of `{f['layer']}` differently; their exact distance to a rounding tie "
+                                 f"is at most {f['max_distance_to_tie']:.1e} of a step (float32 noise)")
+                else:
+                    lines.append(f"  - image {f['image']}: no activation level differs; the head's float32 output "
+                                 "rounding does")
+        xt = b.get("torch_crosscheck")
+        if xt:
+            lines.append(f"- Informative: against Brevitas' own float32 evaluation (the torch model): "
+                         f"{len(xt['differing_images'])} of {xt['images']} images differ "
+                         f"({xt['differing_accumulators']} accumulators; images {xt['differing_images'] or 'none'}).")
         g = b.get("golden_outputs") or {}
         if "distinct_values" in g:
             lines.append(f"- Golden outputs: {g['elements_per_frame']:,} integers per frame, {g['distinct_values']:,} "

@@ -97,12 +97,13 @@ def tidy_up(model):
 
 def step_qonnx_to_finn(model, cfg: FlowConfig):
     """Check the graph, clean it up (QONNX), move a float input's quantizer to the host, convert Quant nodes to
-    FINN's MultiThreshold dialect, tidy up."""
+    FINN's MultiThreshold dialect with exact thresholds, in float64 containers for streamlining, tidy up."""
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
     from qonnx.util.cleanup import cleanup_model
 
     from flows.transforms.exact_thresholds import ExactQuantThresholds, collect_act_quants
     from flows.transforms.host_input_quant import HostInputQuant
+    from flows.transforms.precision import ToFloat64
 
     from qonnx.transformation.infer_shapes import InferShapes
 
@@ -110,6 +111,7 @@ def step_qonnx_to_finn(model, cfg: FlowConfig):
     model = cleanup_model(model)
     model = cleanup_model(model.transform(HostInputQuant()))
     quants = collect_act_quants(model)
-    model = model.transform(ConvertQONNXtoFINN())
+    # Weight quantizers fold to integers here, in float32 as Brevitas computes them; from here on, float64.
+    model = model.transform(ConvertQONNXtoFINN()).transform(ToFloat64())
     model = model.transform(ExactQuantThresholds(quants))  # before tidy-up renames the tensors they are keyed by
     return tidy_up(model)

@@ -5,12 +5,17 @@ builds add: per-channel weight scales move past depthwise convs (``MoveMulPastDW
 per-channel, so a per-channel Mul commutes with it) into the next thresholds; the average pool's layout follows
 the NHWC graph; the conv-to-FC ``Transpose`` + ``Flatten``/``Reshape`` is absorbed and the remaining scalar scales
 move past the fully connected MatMuls into the head's host-side scale.
+
+The graph arrives in float64 containers (step ``qonnx_to_finn``): every fold is done in float64 and the integer-input
+thresholds are rounded up to integers there, before the graph returns to float32 (see
+:mod:`flows.transforms.precision`).
 """
 
 from __future__ import annotations
 
 from flows.config import FlowConfig
 from flows.transforms.identity_thresholds import RemoveIdentityThresholds
+from flows.transforms.precision import ToFloat32
 
 
 def _readable(model):
@@ -34,6 +39,7 @@ def step_streamline(model, cfg: FlowConfig):
     from finn.transformation.streamline import Streamline
     from finn.transformation.streamline.collapse_repeated import CollapseRepeatedMul
     from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
     from qonnx.transformation.change_datalayout import ChangeDataLayoutQuantAvgPool2d
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.general import RemoveUnusedTensors
@@ -59,4 +65,6 @@ def step_streamline(model, cfg: FlowConfig):
     model = model.transform(absorb.AbsorbConsecutiveTransposes())
     model = model.transform(InferDataLayouts())
     model = model.transform(RemoveUnusedTensors())
+    # Still in float64: integer-input thresholds round up to the integers exact arithmetic gives, then float32.
+    model = model.transform(RoundAndClipThresholds()).transform(ToFloat32())
     return _readable(model)

@@ -1,8 +1,8 @@
 """Step: verify the golden model (python execution of the generic hardware-layer graph) against Brevitas.
 
 The reference is the Brevitas model's integer head accumulators when the build knows the checkpoint
-(``FlowConfig.checkpoint``), else QONNX execution of the exported graph (which ``qdet export`` checked against
-Brevitas before it wrote the file). Any difference is a bug, never a tolerance: the step fails and names the first
+(``FlowConfig.checkpoint``), else an exact (float64) QONNX execution of the exported graph
+(:mod:`flows.exact_exec`; ``qdet export`` checked the graph against Brevitas before it wrote the file). Any difference is a bug, never a tolerance: the step fails and names the first
 step checkpoint whose output diverges and, with a checkpoint, the first hardware layer whose activations differ
 from the torch layer's. The golden inputs and outputs are saved for the RTL and HLS backends.
 """
@@ -102,7 +102,7 @@ def golden_dtype(datatype: str) -> np.dtype:
     return np.dtype(np.int64)
 
 
-def _invert(ops, out_shape: tuple[int, ...], value: np.ndarray) -> np.ndarray:
+def invert_host_output(ops, out_shape: tuple[int, ...], value: np.ndarray) -> np.ndarray:
     """Undo the host's numeric output ops (Transpose, Reshape/Flatten, Mul, Add, Sub, Div) on ``value``: the model's
     float output -> the accelerator's integer output, rounded (exact when the golden model is)."""
     shapes = [tuple(out_shape)]
@@ -130,6 +130,7 @@ def _invert(ops, out_shape: tuple[int, ...], value: np.ndarray) -> np.ndarray:
 
 
 def _execute(model, x: np.ndarray, full: bool = False, output: str | None = None):
+    """FINN's golden model: qonnx's python execution of the (float32-container) hardware-layer graph."""
     from qonnx.core.onnx_exec import execute_onnx
 
     ctx = execute_onnx(model, {model.graph.input[0].name: x.astype(np.float32)},
@@ -137,7 +138,15 @@ def _execute(model, x: np.ndarray, full: bool = False, output: str | None = None
     return ctx if full else ctx[output or model.graph.output[0].name]
 
 
-def _numeric_output(model) -> str:
+def _execute_exact(model, x: np.ndarray, full: bool = False, output: str | None = None):
+    """The reference's arithmetic (:mod:`flows.exact_exec`) on the export or on a step checkpoint."""
+    from flows.exact_exec import execute_exact
+
+    ctx = execute_exact(model, {model.graph.input[0].name: x}, return_full_exec_context=True)
+    return ctx if full else ctx[output or model.graph.output[0].name]
+
+
+def numeric_output(model) -> str:
     """The tensor a final TopK/ArgMax ranks (the graph output itself when there is none)."""
     name = model.graph.output[0].name
     node = model.find_producer(name)
@@ -164,13 +173,14 @@ class _Reference:
             from qonnx.core.modelwrapper import ModelWrapper
 
             self.onnx = ModelWrapper(str(cfg.layout.input_checkpoint))
-            self.name = "QONNX execution of the exported graph (pass --checkpoint to compare with Brevitas itself)"
+            self.name = ("exact QONNX execution of the exported graph (float64: QONNX's own quantizers, ONNX's "
+                         "reference ops; pass --checkpoint to compare with Brevitas itself)")
             # A classifier's final TopK/ArgMax runs on the host; the comparison is on the values it ranks.
-            self.numeric_output = _numeric_output(self.onnx)
+            self.numeric_output = numeric_output(self.onnx)
 
     def float_output(self, image: np.ndarray) -> np.ndarray:
         if self.torch_model is None:
-            return np.asarray(_execute(self.onnx, image[None], output=self.numeric_output))
+            return np.asarray(_execute_exact(self.onnx, image[None], output=self.numeric_output))
         import torch
 
         with torch.no_grad():
@@ -183,7 +193,7 @@ class _Reference:
 
             acc = self.torch_model.head_accumulators(torch.from_numpy(output)).numpy()
             return np.transpose(acc, (0, 2, 3, 1))
-        return _invert(self.spec.numeric_output_ops(), self.spec.output.shape, output)
+        return invert_host_output(self.spec.numeric_output_ops(), self.spec.output.shape, output)
 
     def layer_activations(self, image: np.ndarray) -> list[np.ndarray]:
         """Integer output of each conv block's activation (NHWC, before pooling); torch reference only."""
@@ -204,23 +214,21 @@ class _Reference:
         return outs
 
 
-NEAR_TIE = 1e-5  # |x / s - (k + 1/2)| below this, in quantization steps: float32 evaluations can round either way
+NEAR_TIE = 1e-9  # |x / s - (k + 1/2)| below this, in quantization steps: within float64 noise of a tie
 
 
 def _near_ties(onnx, image: np.ndarray) -> str:
-    """A note on the reference's own ambiguity: its activations that sit within float32 noise of a rounding tie.
+    """A note on the reference's own ambiguity: its activations that sit within float64 noise of a rounding tie.
 
-    Two float32 evaluations of one model (Brevitas' torch, QONNX's onnxruntime, FINN's reordered arithmetic) sum
-    in different orders and can round such an activation differently (seen on MobileNet-v1: torch and QONNX
-    disagree on 1 of 100,352 activations of one layer). The note says where the first one is, so a user can tell
-    that ambiguity from a bug; it never turns a mismatch into a pass."""
+    There, exact arithmetic and the integer datapath could still part ways (about 1e-12 of activations); the note
+    says where the first one is, so a user can tell that from a bug. It never turns a mismatch into a pass."""
     from flows.transforms.host_input_quant import input_chain
 
     try:
         host_side = {n.name for n in input_chain(onnx)}
     except FlowError:
         host_side = set()
-    ctx = _execute(onnx, image[None], full=True)
+    ctx = _execute_exact(onnx, image[None], full=True)
     first, total = None, 0
     for node in onnx.graph.node:
         # Weight quantizers have constant inputs; the input quantizer runs on the host, exactly (and the float
@@ -231,38 +239,14 @@ def _near_ties(onnx, image: np.ndarray) -> str:
         if scale is None or ctx.get(node.input[0]) is None:
             continue
         y = np.asarray(ctx[node.input[0]], np.float64) / np.asarray(scale, np.float64)
-        near = int((np.abs(y - np.floor(y) - 0.5) < NEAR_TIE).sum())
-        total += near
-        if near and first is None:
+        near = (np.abs(y - np.floor(y) - 0.5) < NEAR_TIE) & (y != np.floor(y) + 0.5)  # exact ties are decided
+        total += int(near.sum())
+        if near.any() and first is None:
             first = node.name
     if not total:
-        return "; the reference has no activation within float32 noise of a rounding tie on this image"
-    return (f"; the reference itself has {total} activations within float32 noise of a rounding tie on this image "
-            f"(first before {first}), where float32 evaluations of the same model can legitimately round either "
-            "way (Brevitas and QONNX do too): if the differences start there, the float reference is ambiguous, "
-            "not the hardware graph wrong")
-
-
-def _near_integer_thresholds(model) -> str:
-    """How many integer-input thresholds FINN's float32 folding put within float32 noise of an integer: there the
-    side of the integer it landed on decides a level, which a float32 reference may decide the other way."""
-    count, where = 0, None
-    for node in model.graph.node:
-        index = {"MVAU": 2, "VVAU": 2, "Thresholding": 1}.get(node.op_type)
-        if index is None or len(node.input) <= index:
-            continue
-        t = model.get_initializer(node.input[index])
-        if t is None:
-            continue
-        t = np.asarray(t, np.float64)
-        near = int(((np.abs(t - np.round(t)) < 1e-6 * np.maximum(1.0, np.abs(t))) & (t != np.round(t))).sum())
-        count += near
-        where = where or (node.name if near else None)
-    if not count:
-        return ""
-    return (f"; {count} thresholds of the hardware graph sit within float32 noise of an integer (first in {where}): "
-            "FINN folded BatchNorm and scales into them in float32, so which side of the integer they fall on is a "
-            "float32 accident too")
+        return "; the reference has no activation within float64 noise of a rounding tie on this image"
+    return (f"; the reference has {total} activations within float64 noise of a rounding tie on this image (first "
+            f"before {first}), where exact arithmetic could round the other way")
 
 
 def _first_divergence(cfg: FlowConfig, ref: _Reference, model, image: np.ndarray, expected: np.ndarray) -> str:
@@ -278,12 +262,12 @@ def _first_divergence(cfg: FlowConfig, ref: _Reference, model, image: np.ndarray
         x = image[None]
         for op in host_input_ops(step_model):  # from the first step on, the graph takes the host's integers
             x = op.apply(x)
-        got = ref.accumulators(np.asarray(_execute(step_model, x, output=_numeric_output(step_model))))
+        got = ref.accumulators(np.asarray(_execute_exact(step_model, x, output=numeric_output(step_model))))
         if not np.array_equal(got, expected):
             where = f"step {step!r} ({path})"
             break
     if ref.torch_model is None:
-        return f"first diverging: {where}{_near_ties(ref.onnx, image)}{_near_integer_thresholds(model)}"
+        return f"first diverging: {where}{_near_ties(ref.onnx, image)}"
     ctx = _execute(model, ref.spec.host_input(image[None]), full=True)
     # The torch model's blocks in order: a depthwise block is a VVAU in the graph, every other conv an MVAU.
     mvaus = [n for n in model.graph.node if n.op_type.startswith(("MVAU", "VVAU"))]

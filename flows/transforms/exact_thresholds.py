@@ -1,15 +1,16 @@
 """Make FINN's activation thresholds round exactly as the quantizer they replace.
 
-FINN converts each activation ``Quant`` (``q = clamp(round(x / s))``, computed in float32 with round half to
-even) into a MultiThreshold whose j-th threshold is ``(j + 1/2) * s`` (plus an offset), so the count of
-``x >= t`` is the level. The two agree except within an ulp of a tie: when ``x / s`` rounds in float32 to just
-below ``k + 1/2`` while ``x >= (k + 1/2) * s`` holds (seen: ``x / s = 4.4999995``), or on an exact tie that half to
-even rounds down while ``>=`` counts it. On a MobileNet-sized net (millions of activations a frame) that happens
-on most frames, and the difference cascades.
+FINN converts each activation ``Quant`` (``q = clamp(round(x / s))``, round half to even) into a MultiThreshold
+whose j-th threshold is ``(j + 1/2) * s`` (plus an offset) in float32, so the count of ``x >= t`` is the level.
+The two agree except within an ulp of a tie: when ``x / s`` rounds to just below ``k + 1/2`` while
+``x >= (k + 1/2) * s`` holds (seen in float32: ``x / s = 4.4999995``), or on an exact tie that half to even rounds
+down while ``>=`` counts it (power-of-two scales make exact ties common). On a MobileNet-sized net (millions of
+activations a frame) that happens on most frames, and the difference cascades.
 
-Here each such threshold is replaced by the smallest float32 ``x`` for which the quantizer itself reaches the
-level (found by stepping float32 neighbours from ``(k + 1/2) * s``): since ``round(fl(x / s))`` is monotonic in
-``x``, ``x >= t`` then holds exactly when the quantizer gives at least that level, for every float32 input.
+Here each such threshold is replaced by the smallest ``x`` of the working float type (float64: the graph is
+streamlined in float64, see :mod:`flows.transforms.precision`) for which the quantizer itself, evaluated in that
+type, reaches the level (found by stepping neighbours from ``(k + 1/2) * s``): since ``round(fl(x / s))`` is
+monotonic in ``x``, ``x >= t`` then holds exactly when the quantizer gives at least that level.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from qonnx.transformation.base import Transformation
 
 from flows.io_spec import int_range, round_as
 
-MAX_STEPS = 64  # float32 neighbours searched on each side; the boundary is within a few ulps of (k + 1/2) * s
+MAX_STEPS = 64  # neighbours searched on each side; the boundary is within a few ulps of (k + 1/2) * s
 
 
 @dataclass(frozen=True)
@@ -66,33 +67,36 @@ def collect_act_quants(model: ModelWrapper) -> dict[str, ActQuant]:
 
 
 def _reaches(q: ActQuant, x: np.ndarray, scale: np.ndarray, level: np.ndarray) -> np.ndarray:
-    """Whether the quantizer maps float32 ``x`` to at least ``level`` (QONNX's arithmetic: x / s, round, clamp)."""
-    y = np.clip(round_as(q.mode, (x / scale).astype(np.float32)), q.lo, q.hi)
+    """Whether the quantizer maps ``x`` to at least ``level`` (QONNX's arithmetic in x's type: x / s, round,
+    clamp)."""
+    y = np.clip(round_as(q.mode, (x / scale).astype(x.dtype)), q.lo, q.hi)
     return y >= level
 
 
-def exact_thresholds(q: ActQuant, channels: int) -> np.ndarray:
-    """(channels or 1, hi - lo) float32 thresholds: threshold j is the smallest float32 x the quantizer maps to
-    level lo + j + 1 or above."""
+def exact_thresholds(q: ActQuant, channels: int, dtype=np.float64) -> np.ndarray:
+    """(channels or 1, hi - lo) thresholds of ``dtype``: threshold j is the smallest ``dtype`` x the quantizer,
+    evaluated in ``dtype``, maps to level lo + j + 1 or above."""
+    dtype = np.dtype(dtype)
     rows = q.scale.size if q.scale.size > 1 else 1
     if rows not in (1, channels):
         raise ValueError(f"scale of {q.scale.size} values for {channels} channels")
     level = np.arange(q.lo + 1, q.hi + 1, dtype=np.float64)[None, :]
     scale = q.scale.reshape(rows, 1)
-    t = ((level - 0.5) * scale.astype(np.float64)).astype(np.float32)
-    scale32 = np.broadcast_to(scale, t.shape).astype(np.float32)
+    t = ((level - 0.5) * scale.astype(np.float64)).astype(dtype)
+    scale_t = np.broadcast_to(scale, t.shape).astype(dtype)
+    up, down = dtype.type(np.inf), dtype.type(-np.inf)
     for _ in range(MAX_STEPS):  # up while the quantizer does not reach the level yet
-        low = ~_reaches(q, t, scale32, level)
+        low = ~_reaches(q, t, scale_t, level)
         if not low.any():
             break
-        t = np.where(low, np.nextafter(t, np.float32(np.inf)), t)
-    for _ in range(MAX_STEPS):  # down while the float32 below still reaches it
-        below = np.nextafter(t, np.float32(-np.inf))
-        lower = _reaches(q, below, scale32, level)
+        t = np.where(low, np.nextafter(t, up), t)
+    for _ in range(MAX_STEPS):  # down while the value below still reaches it
+        below = np.nextafter(t, down)
+        lower = _reaches(q, below, scale_t, level)
         if not lower.any():
             break
         t = np.where(lower, below, t)
-    return t.astype(np.float32)
+    return t
 
 
 class ExactQuantThresholds(Transformation):
@@ -111,11 +115,11 @@ class ExactQuantThresholds(Transformation):
             old = model.get_initializer(node.input[1])
             if old is None or old.shape[1] != q.hi - q.lo:
                 continue  # not the layout FINN's activation handlers write: leave it as it is
-            new = exact_thresholds(q, old.shape[0])
+            new = exact_thresholds(q, old.shape[0], old.dtype)
             if new.shape[0] != old.shape[0]:
                 new = np.broadcast_to(new, old.shape)
             # A sanity bound: the exact boundary is within a few ulps of FINN's; anything else is not this quantizer.
             if not np.allclose(new, old, rtol=1e-5, atol=1e-30):
                 continue
-            model.set_initializer(node.input[1], np.ascontiguousarray(new, dtype=np.float32))
+            model.set_initializer(node.input[1], np.ascontiguousarray(new, dtype=old.dtype))
         return model, False

@@ -80,7 +80,7 @@ def test_models_people_bring_build_exactly_and_fold_legally(builds, key):
     layout = builds(key)
     verified = json.loads(layout.verify_record.read_text())
     assert verified["images"] == 3 and verified["mismatches"] == 0
-    assert "QONNX execution" in verified["reference"]
+    assert "exact QONNX execution" in verified["reference"]  # float64, not a float32 accident
     spec = json.loads(layout.io_spec.read_text())
     assert spec["input"]["datatype"].startswith("INT")  # the host quantizes; the FPGA takes integers
     assert [op["op"] for op in spec["input"]["host_ops"]][-2:] == ["Quant", "Transpose"]
