@@ -64,6 +64,11 @@ def folding_of_node(op) -> dict[str, int | str]:
 SYNTH_RESOURCES = ("lut", "ff", "bram18", "uram", "dsp")
 
 
+def _synth_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A synthesis row's resources and its longest combinational path (None in records from before ltp)."""
+    return {**{r: row[r] for r in SYNTH_RESOURCES}, "longest_path": row.get("longest_path")}
+
+
 def side_by_side(est: dict[str, Any], synth: dict[str, Any] | None = None,
                  sim: dict[str, Any] | None = None) -> dict[str, Any]:
     """Estimate (FINN's models), synthesis (yosys) and the board budget, in total and per layer; the simulation's
@@ -85,9 +90,9 @@ def side_by_side(est: dict[str, Any], synth: dict[str, Any] | None = None,
             row = by_name.pop(layer["name"], None)
             layers.append({"name": layer["name"], "op_type": layer["op_type"],
                            "estimate": {r: layer[r] for r in RESOURCES},
-                           "synthesis": None if row is None else {r: row[r] for r in SYNTH_RESOURCES}})
+                           "synthesis": None if row is None else _synth_row(row)})
         extra = [{"name": row["name"], "op_type": row["module"], "kind": row["kind"], "estimate": None,
-                  "synthesis": {r: row[r] for r in SYNTH_RESOURCES}} for row in by_name.values()]
+                  "synthesis": _synth_row(row)} for row in by_name.values()]
         glue = synth.get("top_glue", {})
         if any(glue.get(r) for r in SYNTH_RESOURCES):
             extra.append({"name": "(top glue)", "op_type": synth.get("top", ""), "kind": "glue", "estimate": None,
@@ -99,6 +104,7 @@ def side_by_side(est: dict[str, Any], synth: dict[str, Any] | None = None,
             "of_budget": {r: (total[r] / budget[r] if budget.get(r) else None) for r in SYNTH_RESOURCES},
             "fits": all(total[r] <= budget[r] for r in SYNTH_RESOURCES),
             "lut_vs_estimate": total["lut"] / est["lut"] if est["lut"] else None,
+            "longest_path": synth.get("longest_path"),
         }
     if sim is not None and sim.get("cycles_per_frame"):
         clock = sim.get("clock_mhz") or est["clock_mhz"]

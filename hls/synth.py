@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import posixpath
+import re
 import resource
 import subprocess
 import sys
@@ -38,7 +39,7 @@ from flows.errors import FlowError
 
 TOP = "qdet_top"
 FAMILIES = ("xc7", "xcup")
-SCRIPT, LOG, STAT, NETLIST = "synth.ys", "yosys.log", "stat.json", "top.json"  # files of the synth folder
+SCRIPT, LOG, STAT, NETLIST, LTP = "synth.ys", "yosys.log", "stat.json", "top.json", "ltp.txt"  # the synth folder
 HDL_SUFFIXES = (".sv", ".v")
 # Resources reported per instance and in total; "lut" counts every LUT site (logic + LUTRAM/SRL), as Vivado's
 # "CLB LUTs" and FINN's LUT estimates do.
@@ -110,6 +111,14 @@ class SynthPlan:
             # Hierarchy is kept (no -flatten): each instance of the top stays one module, so each layer gets its own
             # counts. No I/O or clock buffers: the accelerator sits inside a shell.
             f"synth_xilinx {options}",
+            # Each module's longest combinational path in mapped cells (LUTs, carry blocks, DSPs): the pipeline
+            # depth per stage, visible without a timing tool. ltp -noff skips yosys' own FF cells only, so on a copy
+            # the Xilinx flip-flops, block RAMs and submodule instances are deleted: each cuts a path (the paths are
+            # per module; qdet's kernels register what they hand on).
+            "design -save mapped",
+            "delete t:FD* t:RAMB* t:URAM* t:$paramod* t:qdet_*",
+            f"tee -q -o {self.rel(LTP)} ltp",
+            "design -load mapped",
             # Without the top attribute, stat reports each module's own cells; the hierarchy is summed in Python.
             f"setattr -mod -unset top {self.top}",
             f"tee -q -o {self.rel(STAT)} stat -json",
@@ -221,7 +230,8 @@ def run_synth(plan: SynthPlan, *, cache_dir: Path | None = None, timeout_s: floa
     cache.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "YOWASP_CACHE_DIR": str(cache.resolve())}
     log = plan.build.synth_file(LOG)
-    for stale in (plan.build.synth_file(STAT), plan.build.synth_file(NETLIST), plan.build.synth_result, log):
+    for stale in (plan.build.synth_file(STAT), plan.build.synth_file(NETLIST), plan.build.synth_file(LTP),
+                  plan.build.synth_result, log):
         stale.unlink(missing_ok=True)
     tick, cpu = time.perf_counter(), _child_cpu()
     try:
@@ -235,7 +245,9 @@ def run_synth(plan: SynthPlan, *, cache_dir: Path | None = None, timeout_s: floa
         raise SynthError(f"yosys failed (exit {proc.returncode}) on {plan.rtl_dir}; full log {log}:\n{tail}")
     stat = _read_json(plan.build.synth_file(STAT))
     netlist = _read_json(plan.build.synth_file(NETLIST))
-    util = utilization(plan, stat, netlist, seconds)
+    ltp = plan.build.synth_file(LTP)
+    paths = longest_paths(ltp.read_text()) if ltp.is_file() else {}
+    util = utilization(plan, stat, netlist, seconds, paths)
     util["cpu_seconds"] = round(cpu_seconds, 2)  # yosys is single-threaded: wall time above this means a busy machine
     plan.build.synth_result.write_text(json.dumps(util, indent=2, sort_keys=True) + "\n")
     return util
@@ -319,6 +331,36 @@ def flat_cells(stat: dict[str, Any], module: str) -> dict[str, int]:
     return walk(_unescape(module), 0)
 
 
+_LTP = re.compile(r"Longest topological path in (\S+) \(length=(\d+)\)")
+
+
+def longest_paths(text: str) -> dict[str, int]:
+    r"""Each module's longest combinational path in cells, from yosys' ``ltp`` output.
+
+    >>> longest_paths("Longest topological path in $paramod$1\\qdet_dot (length=13):\n    0: x")
+    {'$paramod$1\\qdet_dot': 13}
+    """
+    return {_unescape(m): int(n) for m, n in _LTP.findall(text)}
+
+
+def deepest_path(stat: dict[str, Any], module: str, paths: dict[str, int]) -> int | None:
+    """The longest path found in ``module`` or any module below it (None when ltp reported none of them).
+
+    Paths are per module: one that crosses a module boundary is counted in each module it passes through, so this
+    is a lower bound on a layer's worst path; qdet's kernels register their outputs, which keeps that rare."""
+    modules = {_unescape(k): v.get("num_cells_by_type", {}) for k, v in stat["modules"].items()}
+    seen, todo, best = set(), [_unescape(module)], None
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in modules:
+            continue
+        seen.add(name)
+        if name in paths:
+            best = paths[name] if best is None else max(best, paths[name])
+        todo += [_unescape(cell) for cell in modules[name]]
+    return best
+
+
 def _instance_layers(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Manifest entries by the instance name they have in the top, each with the layer ``name`` (the FINN node a
     layer stage implements; FIFOs and width converters keep their instance name) and ``kind`` (layer/fifo/dwc)."""
@@ -334,8 +376,11 @@ def _instance_layers(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
 _KIND = {"qdet_fifo": "fifo", "qdet_skid": "fifo", "qdet_dwc": "dwc"}
 
 
-def utilization(plan: SynthPlan, stat: dict[str, Any], netlist: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """The utilization record: total, top-level glue, and one row per instance of the top (in the top's order)."""
+def utilization(plan: SynthPlan, stat: dict[str, Any], netlist: dict[str, Any], seconds: float,
+                paths: dict[str, int] | None = None) -> dict[str, Any]:
+    """The utilization record: total, top-level glue, and one row per instance of the top (in the top's order),
+    each with its longest combinational path in cells when ``paths`` (yosys' ltp per module) is given."""
+    paths = paths or {}
     modules = {_unescape(k) for k in stat["modules"]}
     if plan.top not in modules:
         raise SynthError(f"yosys' statistics have no module {plan.top}; see {plan.build.synth_file(LOG)}")
@@ -353,7 +398,8 @@ def utilization(plan: SynthPlan, stat: dict[str, Any], netlist: dict[str, Any], 
                "kind": entry.get("kind", _KIND.get(kernel, "other")), "derived_module": module}
         if entry.get("mac_style"):
             row["mac_style"] = entry["mac_style"]
-        layers.append({**row, **resources(flat_cells(stat, module))})
+        layers.append({**row, **resources(flat_cells(stat, module)),
+                       "longest_path": deepest_path(stat, module, paths)})
     order = {name: i for i, name in enumerate(by_instance)}
     layers.sort(key=lambda r: (order.get(r["instance"], len(order)), r["instance"]))
     total_cells = flat_cells(stat, plan.top)
@@ -364,6 +410,8 @@ def utilization(plan: SynthPlan, stat: dict[str, Any], netlist: dict[str, Any], 
         "command": f"synth_xilinx -family {plan.family} -noiopad -noclkbuf" + (" -uram" if plan.uram else ""),
         "seconds": round(seconds, 2),
         "total": resources(total_cells), "top_glue": resources(glue), "layers": layers,
+        "longest_path": deepest_path(stat, plan.top, paths),
+        "longest_path_note": "cells on the longest combinational path within one module (yosys ltp, flip-flops, block RAMs and submodules cut)",
         "cells": dict(sorted(total_cells.items())),
         "unmapped_cells": _unknown_cells(total_cells),
         "missing_layers": sorted(name for name in by_instance if name not in top_cells),

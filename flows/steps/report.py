@@ -94,16 +94,20 @@ def measured_markdown(both: dict[str, Any]) -> list[str]:
                       f"{_pct(syn['lut_vs_estimate'])} of the estimate. Yosys runs 4-30% more LUTs than Vivado on "
                       "the same designs (published Artix-7 comparison): treat these as upper-side estimates.", "",
                   "| layer | op | LUT est | LUT synth | FF synth | BRAM18 est | BRAM18 synth | URAM est | URAM synth | "
-                  "DSP est | DSP synth |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "DSP est | DSP synth | longest path (cells) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in syn["layers"] + syn["extra"]:
             e, y = row["estimate"] or {}, row["synthesis"] or {}
             lines.append(f"| {row['name']} | {row['op_type']} | {_n(e.get('lut'))} | {_n(y.get('lut'))} | "
                          f"{_n(y.get('ff'))} | {_n(e.get('bram18'))} | {_n(y.get('bram18'))} | {_n(e.get('uram'))} | "
-                         f"{_n(y.get('uram'))} | {_n(e.get('dsp'))} | {_n(y.get('dsp'))} |")
+                         f"{_n(y.get('uram'))} | {_n(e.get('dsp'))} | {_n(y.get('dsp'))} | "
+                         f"{_n(y.get('longest_path'))} |")
         t = syn["total"]
         lines.append(f"| **total** | | **{_n(est['lut'])}** | **{_n(t['lut'])}** | **{_n(t['ff'])}** | "
                      f"**{_n(est['bram18'])}** | **{_n(t['bram18'])}** | **{_n(est['uram'])}** | **{_n(t['uram'])}** | "
-                     f"**{_n(est['dsp'])}** | **{_n(t['dsp'])}** |")
+                     f"**{_n(est['dsp'])}** | **{_n(t['dsp'])}** | **{_n(syn.get('longest_path'))}** |")
+        lines += ["", "Longest path: mapped cells (LUTs, carry blocks, DSPs) on a layer's longest combinational path "
+                      "within one module (yosys `ltp`, cut at flip-flops, block RAMs and submodules), the logic depth a pipeline stage has to close timing "
+                      "with; `qdet sim/synth --tree-levels N` registers the MAC adder trees every N levels."]
     sim = both.get("simulation")
     if sim is not None:
         frames = "" if sim["frames"] is None else f", {sim['frames']} frames"

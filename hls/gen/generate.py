@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,18 +30,33 @@ KERNELS = _HLS / "rtl"
 TEMPLATES = _HLS / "templates"
 
 
+MAX_TREE_LEVELS = 8  # beyond the depth of any adder tree (clog2 of 256 products): 8 is "one stage"
+
+
 @dataclass(frozen=True)
 class GenConfig:
-    """Generator options: the MVAU MAC style policy ("auto", "lut", "dsp") and the inserted FIFOs' depth."""
+    """Generator options: the MVAU/VVAU MAC style policy ("auto", "lut", "dsp"), their adder-tree pipelining
+    (``tree_levels`` adder levels per register stage, qdet_dot's TREE_LEVELS; 0: products and tree in one
+    combinational stage) and the inserted FIFOs' depth."""
 
     mac_style: str = "auto"
     fifo_depth: int = DEFAULT_FIFO_DEPTH
+    tree_levels: int = 0
 
     def __post_init__(self) -> None:
         if self.mac_style not in MAC_STYLES:
             raise GenerateError(f"--mac-style {self.mac_style!r} is not one of {', '.join(MAC_STYLES)}")
         if self.fifo_depth < 2:
             raise GenerateError(f"FIFO depth must be >= 2, got {self.fifo_depth}")
+        if not 0 <= self.tree_levels <= MAX_TREE_LEVELS:
+            raise GenerateError(f"--tree-levels must be 0 (no pipeline) to {MAX_TREE_LEVELS}, got {self.tree_levels}")
+
+    @classmethod
+    def of_manifest(cls, manifest: dict) -> GenConfig:
+        """The options an existing RTL folder was generated with (its manifest's ``generator``), defaults for the
+        ones an older manifest lacks."""
+        gen = manifest.get("generator", {}) or {}
+        return cls(**{k: gen[k] for k in ("mac_style", "fifo_depth", "tree_levels") if k in gen})
 
 
 class BuildView(Protocol):
@@ -130,6 +145,7 @@ def _stage_entry(s: Stage) -> dict:
     if isinstance(v, MVAUParams) or v.kernel == "qdet_vvau":
         entry["mac_style"] = v.mac_style
         entry["ram_style"] = v.ram_style
+        entry["tree_levels"] = v.tree_levels
     if s.role == "fifo":
         entry["fifo_depth"] = v.params()["DEPTH"]
     return entry
@@ -148,6 +164,8 @@ def generate_rtl(build: BuildView, config: GenConfig = GenConfig(), out: Path | 
     board, clock = build.target()
     model = ModelWrapper(str(source))
     stages, links = build_chain(model, config.mac_style, config.fifo_depth)
+    stages = [replace(s, view=replace(s.view, tree_levels=config.tree_levels)) if hasattr(s.view, "tree_levels")
+              else s for s in stages]
     sources = _kernel_sources({s.view.kernel for s in stages})
     in_pad, out_pad = pow2_bytes_width(links[0].width), pow2_bytes_width(links[-1].width)
 
@@ -170,7 +188,8 @@ def generate_rtl(build: BuildView, config: GenConfig = GenConfig(), out: Path | 
         "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
         "board": board.name,
         "clock_mhz": clock,
-        "generator": {"mac_style": config.mac_style, "fifo_depth": config.fifo_depth},
+        "generator": {"mac_style": config.mac_style, "fifo_depth": config.fifo_depth,
+                      "tree_levels": config.tree_levels},
         "ports": {
             "s_axis": {"width": in_pad, "data_bits": links[0].width, "elems": links[0].elems, "bits": links[0].bits,
                        "beats_per_frame": links[0].beats,

@@ -155,12 +155,12 @@ def ram_style_of(attrs: dict[str, Any]) -> str:
 
 def mac_params(view) -> dict[str, int | str]:
     """The parameters the MVAU and VVAU kernels share, after their shape ones (the README's order): element types,
-    accumulator, activation, memory files, MAC and memory styles."""
+    accumulator, activation, memory files, MAC and memory styles, adder-tree pipelining."""
     return {"IN_BITS": view.in_bits, "IN_SIGNED": int(view.in_signed), "W_BITS": view.w_bits,
             "ACC_BITS": view.acc_bits, "STEPS": view.steps, "OUT_BITS": view.out_bits,
             "OUT_SIGNED": int(view.out_signed), "ACT_BIAS": view.act_bias, "W_FILE": f"{view.name}_w.mem",
             "T_FILE": f"{view.name}_t.mem" if view.steps else "", "MAC_STYLE": view.mac_style,
-            "RAM_STYLE": view.ram_style}
+            "RAM_STYLE": view.ram_style, "TREE_LEVELS": view.tree_levels}
 
 
 def mac_style_for(policy: str, in_bits: int, w_bits: int) -> str:
@@ -222,6 +222,7 @@ class MVAUParams(Layer):
     weights: np.ndarray = field(default=None, repr=False, compare=False)
     thresholds: np.ndarray = field(default=None, repr=False, compare=False)
     ram_style: str = "auto"
+    tree_levels: int = 0  # the generator's pipelining option (GenConfig.tree_levels)
     kernel = "qdet_mvau"
 
     @classmethod

@@ -40,6 +40,7 @@ class VVAUParams(Layer):
     weights: np.ndarray = field(default=None, repr=False, compare=False)
     thresholds: np.ndarray = field(default=None, repr=False, compare=False)
     ram_style: str = "auto"
+    tree_levels: int = 0  # the generator's pipelining option (GenConfig.tree_levels)
     kernel = "qdet_vvau"
     # view_of passes the generator's MAC style policy to views that set this.
     uses_mac_policy = True

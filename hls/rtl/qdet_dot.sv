@@ -1,36 +1,53 @@
-// qdet_dot: one registered dot product of N input elements with N signed weights (a MAC lane group).
+// qdet_dot: one dot product of N input elements with N signed weights (a MAC lane group), optionally pipelined.
 //
-// dot <= sum_i x[i]*w[i] in ACC_BITS two's complement, loaded only while `en` is high. Shared by the kernels that
-// multiply (qdet_mvau, qdet_vvau); the product mapping is the README's "MAC lanes: LUT or DSP":
+// dot = sum_i x[i]*w[i] in ACC_BITS two's complement, for the operands presented with `in_valid` under the
+// caller's pipeline enable `en`; it appears LATENCY enabled cycles later with `out_valid`, together with the
+// caller's `tag_in` of that beat (its control: first/last/group), so a caller never restates this module's latency.
+// The product mapping is the README's "MAC lanes: LUT or DSP":
 //   MAC_STYLE "lut": each product is a sum of shifted, AND-gated copies of x, one per weight bit (the sign bit
 //                    subtracted), so no `*` reaches synthesis and no tool can put it on a DSP;
 //   MAC_STYLE "dsp": a plain signed `*`, which synthesis maps to DSP slices.
 // Elements are packed LSB first: x[i] in x_flat[i*X_BITS +: X_BITS], w[i] in w_flat[i*W_BITS +: W_BITS].
 //
-// The products and the adder tree are a function evaluated inside the output register's always_ff: a simulator
-// then computes them once per enabled cycle (not on every input change), and synthesis gets the same balanced
-// tree, combinational between the caller's registers and this one, with a clock enable on the result.
+// Pipelining (TREE_LEVELS): 0 keeps the products and the whole adder tree combinational into the output register
+// (LATENCY 1: the shortest latency, the longest path). TREE_LEVELS = L > 0 registers the products, then every L
+// levels of the balanced tree (its depth is clog2(N)): LATENCY = 1 + max(1, ceil(clog2(N) / L)), and the longest
+// combinational path is one product or L adders. Every register stage sits under `en` and loads only when its
+// input stage is valid, so a simulator evaluates each product and adder once per MAC beat, not on every cycle.
 module qdet_dot #(
     parameter int N = 1,
     parameter int X_BITS = 4,
     parameter int X_SIGNED = 0,
     parameter int W_BITS = 4,
     parameter int ACC_BITS = 16,
-    parameter MAC_STYLE = "lut"
+    parameter MAC_STYLE = "lut",
+    parameter int TREE_LEVELS = 0,
+    parameter int TAG_BITS = 1
 ) (
     input  logic                  ap_clk,
+    input  logic                  ap_rst_n,
     input  logic                  en,
+    input  logic                  in_valid,
+    input  logic [TAG_BITS-1:0]   tag_in,
     input  logic [N*X_BITS-1:0]   x_flat,
     input  logic [N*W_BITS-1:0]   w_flat,
+    output logic                  out_valid,
+    output logic [TAG_BITS-1:0]   tag_out,
     output logic [ACC_BITS-1:0]   dot
 );
     // A product of an (X_BITS+1)-bit signed input (sign- or zero-extended) and a W_BITS signed weight.
     localparam int PW = X_BITS + 1 + W_BITS;
-    // Adder tree: leaves at [N2, N2 + N), node n = node 2n + node 2n+1, root at 1.
+    // The tree's leaves: N products padded with zeros to a power of two; D adder levels above them.
     localparam int N2 = N > 1 ? (1 << $clog2(N)) : 1;
+    localparam int D = N > 1 ? $clog2(N) : 0;
+    // Register stages after the product stage (TREE_LEVELS > 0): ceil(D / L) chunks of L levels, at least one.
+    localparam int CHUNKS = TREE_LEVELS > 0 ? (D > 0 ? (D + TREE_LEVELS - 1) / TREE_LEVELS : 1) : 0;
+    localparam int LATENCY = TREE_LEVELS > 0 ? 1 + CHUNKS : 1;
+    localparam int VW = N2 * ACC_BITS;  // one stage's nodes, node i at [i*ACC_BITS +: ACC_BITS]
 
     initial begin
         if (MAC_STYLE != "lut" && MAC_STYLE != "dsp") $fatal(1, "qdet_dot: MAC_STYLE must be \"lut\" or \"dsp\"");
+        if (TREE_LEVELS < 0) $fatal(1, "qdet_dot: TREE_LEVELS must be >= 0");
     end
 
     // x extended to X_BITS+1 signed bits, so an unsigned input multiplies as a non-negative number.
@@ -63,19 +80,84 @@ module qdet_dot #(
         mul = MAC_STYLE == "dsp" ? mul_dsp(x, w) : mul_lut(x, w);
     endfunction
 
-    function automatic logic [ACC_BITS-1:0] sum(input logic [N*X_BITS-1:0] x, input logic [N*W_BITS-1:0] w);
-        logic [ACC_BITS-1:0] tree [0:2*N2-1];
-        for (int n = N2 + N; n < 2*N2; n = n + 1)
-            tree[n] = '0;  // padding leaves; every other node is written below
+    // The leaves: each product sign-extended (or wrapped, when ACC_BITS < PW: the sum is taken mod 2^ACC_BITS).
+    function automatic logic [VW-1:0] products(input logic [N*X_BITS-1:0] x, input logic [N*W_BITS-1:0] w);
+        logic [VW-1:0] r;
+        r = '0;  // padding leaves
         for (int i = 0; i < N; i = i + 1)
-            // the cast sign-extends the product (or wraps it, when ACC_BITS < PW: the sum is taken mod 2^ACC_BITS)
-            tree[N2 + i] = ACC_BITS'(mul(xext(x[i*X_BITS +: X_BITS]), w[i*W_BITS +: W_BITS]));
-        for (int n = N2 - 1; n >= 1; n = n - 1)
-            tree[n] = tree[2*n] + tree[2*n + 1];
-        sum = tree[1];
+            r[i*ACC_BITS +: ACC_BITS] = ACC_BITS'(mul(xext(x[i*X_BITS +: X_BITS]), w[i*W_BITS +: W_BITS]));
+        products = r;
     endfunction
 
+    // `levels` adder levels of the tree, starting above level `from` (level 0: the leaves): node i of a level is
+    // node 2i + node 2i+1 of the one below. Done in place: node i is written after nodes 2i and 2i+1 are read.
+    function automatic logic [VW-1:0] reduce(input logic [VW-1:0] v, input int from, input int levels);
+        logic [VW-1:0] r;
+        r = v;
+        for (int l = from; l < from + levels; l = l + 1)
+            for (int i = 0; i < (N2 >> (l + 1)); i = i + 1)
+                r[i*ACC_BITS +: ACC_BITS] = r[2*i*ACC_BITS +: ACC_BITS] + r[(2*i+1)*ACC_BITS +: ACC_BITS];
+        reduce = r;
+    endfunction
+
+    function automatic logic [ACC_BITS-1:0] root(input logic [VW-1:0] v, input int from);
+        logic [VW-1:0] r;
+        r = reduce(v, from, D - from);
+        root = r[ACC_BITS-1:0];
+    endfunction
+
+    // The valid bits and tags of the LATENCY stages, shift registers (stage s's tag at [s*TAG_BITS +: TAG_BITS]);
+    // stage LATENCY-1 is the output.
+    logic [LATENCY-1:0]          valid;
+    logic [LATENCY*TAG_BITS-1:0] tags;
+
     always_ff @(posedge ap_clk) begin
-        if (en) dot <= sum(x_flat, w_flat);
+        if (!ap_rst_n) begin
+            valid <= '0;
+        end else if (en) begin
+            valid <= LATENCY'({valid, in_valid});
+        end
+    end
+
+    always_ff @(posedge ap_clk) begin
+        if (en) tags <= (LATENCY*TAG_BITS)'({tags, tag_in});
+    end
+
+    assign out_valid = valid[LATENCY-1];
+    assign tag_out = tags[(LATENCY-1)*TAG_BITS +: TAG_BITS];
+
+    if (TREE_LEVELS == 0) begin : g_comb
+        // Products and adder tree evaluated inside the output register's always_ff: a simulator computes them once
+        // per enabled valid beat (not on every input change); synthesis gets the same balanced tree.
+        always_ff @(posedge ap_clk) begin
+            if (en && in_valid) dot <= root(products(x_flat, w_flat), 0);
+        end
+    end else begin : g_pipe
+        // Stage 0: the registered products; stage c (1..CHUNKS): chunk c of L tree levels, the last into `dot`.
+        logic [VW-1:0] prod;
+        always_ff @(posedge ap_clk) begin
+            if (en && in_valid) prod <= products(x_flat, w_flat);
+        end
+        for (genvar c = 1; c <= CHUNKS; c = c + 1) begin : g_chunk
+            localparam int FROM = (c - 1) * TREE_LEVELS;
+            localparam int LEVELS = D - FROM < TREE_LEVELS ? D - FROM : TREE_LEVELS;
+            logic [VW-1:0] nodes;
+            if (c == 1) begin : g_first
+                assign nodes = prod;
+            end else begin : g_next
+                assign nodes = g_chunk[c - 1].r;
+            end
+            logic [VW-1:0] r;
+            if (c < CHUNKS) begin : g_mid
+                always_ff @(posedge ap_clk) begin
+                    if (en && valid[c - 1]) r <= reduce(nodes, FROM, LEVELS);
+                end
+            end else begin : g_last
+                assign r = '0;
+                always_ff @(posedge ap_clk) begin
+                    if (en && valid[c - 1]) dot <= root(nodes, FROM);
+                end
+            end
+        end
     end
 endmodule

@@ -8,9 +8,10 @@
 // Schedule (FINN's cycle model, NF*SF cycles per vector): pass nf = 0 consumes the input beats one per cycle and
 // stores them; passes nf = 1..NF-1 replay the stored vector. Pipeline, one global enable:
 //   S0  counters (nf, sf, weight address); input beat accepted; weight ROM, input buffer read (registered)
-//   S1  PE dot products of SIMD products each (qdet_dot: combinational tree into its register)
+//   S1  PE dot products of SIMD products each (qdet_dot; TREE_LEVELS > 0 pipelines the products and tree)
 //   S2  accumulate; threshold ROM read (registered, qdet_mt)
 //   S3  acc holds a finished channel group: thresholds compared (combinational) into the output skid (qdet_mt)
+// S1-S3 are qdet_mac, shared with qdet_vvau.
 // The enable stalls everything only while S3 holds a result the skid cannot take; the skid's s_axis_tready is a
 // register, so s_axis_tready here never depends combinationally on m_axis_tready. The ROM read registers sit under
 // the same enable, so a read issued before a stall is held, not lost, while the pipeline waits.
@@ -35,7 +36,9 @@ module qdet_mvau #(
     parameter T_FILE = "",
     parameter MAC_STYLE = "lut",
     // Weight memory style (qdet_rom): "auto", "block", "distributed" or "ultra" (FINN's ram_style).
-    parameter RAM_STYLE = "auto"
+    parameter RAM_STYLE = "auto",
+    // Adder-tree levels per pipeline stage in the dot products (qdet_dot; 0: one combinational stage).
+    parameter int TREE_LEVELS = 0
 ) (
     input  logic                     ap_clk,
     input  logic                     ap_rst_n,
@@ -78,13 +81,6 @@ module qdet_mvau #(
     logic [IW-1:0]  in1, buf1, x1;
     logic [WW-1:0]  w1;
 
-    logic           v2, first2, last2;
-    logic [NFB-1:0] nf2;
-    logic [PE*ACC_BITS-1:0] dot2;
-
-    logic           v3;
-    logic [PE*ACC_BITS-1:0] acc;
-    logic           skid_ready;
 
     // The weights, in the memory style the folder chose (qdet_rom), read through its register under the enable
     // (a read issued just before a stall is held, not lost). Its output is the S1 weight register w1.
@@ -92,7 +88,6 @@ module qdet_mvau #(
         .clk(ap_clk), .en(en), .addr(waddr), .data(w1)
     );
 
-    assign en = !v3 || skid_ready;
     assign fire = en && (nf != 0 || s_axis_tvalid);
     assign s_axis_tready = en && nf == 0;
 
@@ -129,66 +124,22 @@ module qdet_mvau #(
         if (fire && nf == '0) ibuf[sf] <= s_axis_tdata;
     end
 
-    // ---------------------------------------------------------------- S1: products and adder trees
+    // ---------------------------------------------------------------- S1-S3: dots, accumulation, thresholds
+    // Every PE multiplies the same input vector, each with its own weights (qdet_mac).
     assign x1 = use_in1 ? in1 : buf1;
 
-    always_ff @(posedge ap_clk) begin
-        if (!ap_rst_n) begin
-            v2 <= 1'b0;
-        end else if (en) begin
-            v2 <= v1;
-        end
-    end
-
-    // One qdet_dot per PE over the shared input vector: its products and adder tree are combinational between the
-    // S1 registers and its own (S2) register, enabled only while S1 holds a valid beat (dot2 is read only under v2),
-    // so a simulator evaluates them once per MAC cycle.
-    for (genvar p = 0; p < PE; p = p + 1) begin : g_pe
-        qdet_dot #(.N(SIMD), .X_BITS(IN_BITS), .X_SIGNED(IN_SIGNED), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS),
-                   .MAC_STYLE(MAC_STYLE)) u_dot (
-            .ap_clk(ap_clk),
-            .en(en && v1),
-            .x_flat(x1),
-            .w_flat(w1[p*SIMD*W_BITS +: SIMD*W_BITS]),
-            .dot(dot2[p*ACC_BITS +: ACC_BITS])
-        );
-    end
-
-    always_ff @(posedge ap_clk) begin
-        if (en) begin
-            first2 <= first1;
-            last2  <= last1;
-            nf2    <= nf1;
-        end
-    end
-
-    // ---------------------------------------------------------------- S2: accumulate; S3 holds the result
-    always_ff @(posedge ap_clk) begin
-        if (!ap_rst_n) begin
-            v3 <= 1'b0;
-        end else if (en) begin
-            v3 <= v2 && last2;
-        end
-    end
-
-    always_ff @(posedge ap_clk) begin
-        if (en && v2) begin
-            for (int p = 0; p < PE; p = p + 1)
-                acc[p*ACC_BITS +: ACC_BITS] <= (first2 ? '0 : acc[p*ACC_BITS +: ACC_BITS]) + dot2[p*ACC_BITS +: ACC_BITS];
-        end
-    end
-
-    // ---------------------------------------------------------------- S3: activation and output skid
-    // The threshold row of group nf2 is read with its last accumulation, so it meets acc in S3 (qdet_mt).
-    qdet_mt #(.PE(PE), .V_BITS(ACC_BITS), .T_BITS(ACC_BITS), .SIGNED(1), .STEPS(STEPS), .OUT_BITS(OUT_BITS),
-              .ACT_BIAS(ACT_BIAS), .DEPTH(NF), .T_FILE(T_FILE)) u_act (
+    qdet_mac #(.PE(PE), .SIMD(SIMD), .IN_BITS(IN_BITS), .IN_SIGNED(IN_SIGNED), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS),
+               .STEPS(STEPS), .OUT_BITS(OUT_BITS), .ACT_BIAS(ACT_BIAS), .NF(NF), .T_FILE(T_FILE),
+               .MAC_STYLE(MAC_STYLE), .TREE_LEVELS(TREE_LEVELS)) u_mac (
         .ap_clk(ap_clk),
         .ap_rst_n(ap_rst_n),
         .en(en),
-        .t_addr(nf2),
-        .v(acc),
-        .v_valid(v3),
-        .v_ready(skid_ready),
+        .v1(v1),
+        .first1(first1),
+        .last1(last1),
+        .nf1(nf1),
+        .x1({PE{x1}}),
+        .w1(w1),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready)

@@ -10,9 +10,10 @@
 // Unlike the MVAU every input element is used once, so there is no vector buffer: one input beat per cycle, one
 // output beat per SF cycles, FINN's C*K/(PE*SIMD) cycles per pixel. Pipeline, one global enable:
 //   S0  counters (sf, nf, weight address); input beat accepted and registered; weight ROM read (registered)
-//   S1  PE dot products of SIMD products each (qdet_dot: combinational tree into its register)
+//   S1  PE dot products of SIMD products each (qdet_dot; TREE_LEVELS > 0 pipelines the products and tree)
 //   S2  accumulate over the SF beats of a channel group; threshold ROM read (registered, qdet_mt)
 //   S3  acc holds a finished channel group: thresholds compared (combinational) into the output skid (qdet_mt)
+// S1-S3 are qdet_mac, shared with qdet_mvau.
 // The enable stalls everything only while S3 holds a result the skid cannot take; the skid's s_axis_tready is a
 // register, so s_axis_tready here never depends combinationally on m_axis_tready. The ROM read registers sit
 // under the same enable, so a read issued before a stall is held, not lost.
@@ -37,7 +38,9 @@ module qdet_vvau #(
     parameter T_FILE = "",
     parameter MAC_STYLE = "lut",
     // Weight memory style (qdet_rom): "auto", "block", "distributed" or "ultra" (FINN's ram_style).
-    parameter RAM_STYLE = "auto"
+    parameter RAM_STYLE = "auto",
+    // Adder-tree levels per pipeline stage in the dot products (qdet_dot; 0: one combinational stage).
+    parameter int TREE_LEVELS = 0
 ) (
     input  logic                        ap_clk,
     input  logic                        ap_rst_n,
@@ -76,13 +79,6 @@ module qdet_vvau #(
     logic [IW-1:0]  in1;
     logic [WW-1:0]  w1;
 
-    logic           v2, first2, last2;
-    logic [NFB-1:0] nf2;
-    logic [PE*ACC_BITS-1:0] dot2;
-
-    logic           v3;
-    logic [PE*ACC_BITS-1:0] acc;
-    logic           skid_ready;
 
     // The weights, in the memory style the folder chose (qdet_rom), read through its register under the enable
     // (a read issued just before a stall is held, not lost). Its output is the S1 weight register w1.
@@ -90,7 +86,6 @@ module qdet_vvau #(
         .clk(ap_clk), .en(en), .addr(waddr), .data(w1)
     );
 
-    assign en = !v3 || skid_ready;
     assign fire = en && s_axis_tvalid;
     assign s_axis_tready = en;
 
@@ -126,70 +121,28 @@ module qdet_vvau #(
         end
     end
 
-    // ---------------------------------------------------------------- S1: one qdet_dot per PE
+    // ---------------------------------------------------------------- S1-S3: dots, accumulation, thresholds
     // The input beat is window-position major (lane s*PE + p), the weight word PE major (lane p*SIMD + s): PE p's
     // SIMD inputs are gathered by wiring alone.
+    wire [PE*SIMD*IN_BITS-1:0] xg;
     for (genvar p = 0; p < PE; p = p + 1) begin : g_pe
-        wire [SIMD*IN_BITS-1:0] xp;
         for (genvar s = 0; s < SIMD; s = s + 1) begin : g_lane
-            assign xp[s*IN_BITS +: IN_BITS] = in1[(s*PE + p)*IN_BITS +: IN_BITS];
-        end
-        // Enabled only while S1 holds a valid beat (dot2 is read only under v2): a simulator evaluates the
-        // products once per MAC cycle.
-        qdet_dot #(.N(SIMD), .X_BITS(IN_BITS), .X_SIGNED(IN_SIGNED), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS),
-                   .MAC_STYLE(MAC_STYLE)) u_dot (
-            .ap_clk(ap_clk),
-            .en(en && v1),
-            .x_flat(xp),
-            .w_flat(w1[p*SIMD*W_BITS +: SIMD*W_BITS]),
-            .dot(dot2[p*ACC_BITS +: ACC_BITS])
-        );
-    end
-
-    always_ff @(posedge ap_clk) begin
-        if (!ap_rst_n) begin
-            v2 <= 1'b0;
-        end else if (en) begin
-            v2 <= v1;
+            assign xg[(p*SIMD + s)*IN_BITS +: IN_BITS] = in1[(s*PE + p)*IN_BITS +: IN_BITS];
         end
     end
 
-    always_ff @(posedge ap_clk) begin
-        if (en) begin
-            first2 <= first1;
-            last2  <= last1;
-            nf2    <= nf1;
-        end
-    end
-
-    // ---------------------------------------------------------------- S2: accumulate; S3 holds the result
-    always_ff @(posedge ap_clk) begin
-        if (!ap_rst_n) begin
-            v3 <= 1'b0;
-        end else if (en) begin
-            v3 <= v2 && last2;
-        end
-    end
-
-    always_ff @(posedge ap_clk) begin
-        if (en && v2) begin
-            for (int p = 0; p < PE; p = p + 1)
-                acc[p*ACC_BITS +: ACC_BITS] <= (first2 ? '0 : acc[p*ACC_BITS +: ACC_BITS])
-                                               + dot2[p*ACC_BITS +: ACC_BITS];
-        end
-    end
-
-    // ---------------------------------------------------------------- S3: activation and output skid
-    // The threshold row of group nf2 is read with its last accumulation, so it meets acc in S3 (qdet_mt).
-    qdet_mt #(.PE(PE), .V_BITS(ACC_BITS), .T_BITS(ACC_BITS), .SIGNED(1), .STEPS(STEPS), .OUT_BITS(OUT_BITS),
-              .ACT_BIAS(ACT_BIAS), .DEPTH(NF), .T_FILE(T_FILE)) u_act (
+    qdet_mac #(.PE(PE), .SIMD(SIMD), .IN_BITS(IN_BITS), .IN_SIGNED(IN_SIGNED), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS),
+               .STEPS(STEPS), .OUT_BITS(OUT_BITS), .ACT_BIAS(ACT_BIAS), .NF(NF), .T_FILE(T_FILE),
+               .MAC_STYLE(MAC_STYLE), .TREE_LEVELS(TREE_LEVELS)) u_mac (
         .ap_clk(ap_clk),
         .ap_rst_n(ap_rst_n),
         .en(en),
-        .t_addr(nf2),
-        .v(acc),
-        .v_valid(v3),
-        .v_ready(skid_ready),
+        .v1(v1),
+        .first1(first1),
+        .last1(last1),
+        .nf1(nf1),
+        .x1(xg),
+        .w1(w1),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready)

@@ -21,11 +21,14 @@ from sim.tb.streams import StreamInstance, cycled, write_hex
 FLOAT_EXACT = 1 << 23
 # Every weight memory style (qdet_rom branch): the cases take them in turn.
 RAM_STYLES = ("auto", "block", "distributed", "ultra")
+# Adder-tree levels per pipeline stage (qdet_dot's TREE_LEVELS; 0: combinational), taken in turn, in an order
+# coprime with RAM_STYLES' so that every pairing occurs.
+TREE_LEVELS = (0, 1, 2)
 
 
 class MacParamsMixin:
     """What the MVAU's and VVAU's parameter dataclasses share (fields in_bits, in_signed, w_bits, acc_bits, steps,
-    out_bits, out_signed, act_bias, mac_style, ram_style)."""
+    out_bits, out_signed, act_bias, mac_style, ram_style, tree_levels)."""
 
     def in_dtype(self) -> str:
         return f"{'INT' if self.in_signed else 'UINT'}{self.in_bits}"
@@ -43,7 +46,7 @@ class MacParamsMixin:
                 "ACC_BITS": self.acc_bits, "STEPS": self.steps, "OUT_BITS": self.out_bits,
                 "OUT_SIGNED": int(self.out_signed), "ACT_BIAS": self.act_bias, "W_FILE": str(w_file.resolve()),
                 "T_FILE": str(t_file.resolve()) if t_file is not None else "", "MAC_STYLE": self.mac_style,
-                "RAM_STYLE": self.ram_style}
+                "RAM_STYLE": self.ram_style, "TREE_LEVELS": self.tree_levels}
 
     def act_label(self) -> str:
         act = "noact" if self.steps == 0 else f"T{self.steps}->{'INT' if self.out_signed else 'UINT'}{self.out_bits}"
@@ -125,9 +128,24 @@ def act_widths(lo: np.ndarray, hi: np.ndarray, t: np.ndarray | None, steps: int,
     return dict(acc_bits=acc_bits, out_bits=out_bits, act_bias=act_bias, out_signed=out_signed)
 
 
+def dot_extra_latency(n: int, tree_levels: int) -> int:
+    """Cycles a pipelined qdet_dot of ``n`` products adds to the MVAU/VVAU latency (hls/rtl/README.md): with
+    ``tree_levels`` L > 0 the products are registered, then every L adder levels of the clog2(n)-deep tree.
+
+    >>> dot_extra_latency(8, 0), dot_extra_latency(8, 1), dot_extra_latency(8, 2), dot_extra_latency(1, 1)
+    (0, 3, 2, 1)
+    """
+    if tree_levels == 0:
+        return 0
+    depth = (n - 1).bit_length()
+    return max(1, -(-depth // tree_levels))
+
+
 def with_ram_styles(cases: list) -> list:
-    """Every weight memory style in turn (same data: the style changes only the vendor attribute of the ROM)."""
-    return [replace(c, params=replace(c.params, ram_style=RAM_STYLES[i % len(RAM_STYLES)]))
+    """Every weight memory style and adder-tree pipelining in turn (same data: the style changes only the vendor
+    attribute of the ROM, the pipelining only the latency)."""
+    return [replace(c, params=replace(c.params, ram_style=RAM_STYLES[i % len(RAM_STYLES)],
+                                      tree_levels=TREE_LEVELS[i % len(TREE_LEVELS)]))
             for i, c in enumerate(cases)]
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from sim.axis import pack
 from sim.tb.finn_node import execute_int, one_node_model
 from sim.tb.mac import (MacParamsMixin, act_widths, cycled_types, divisor, extremes_uniform, mac_instance,
-                        threshold_words as _threshold_words, tie_thresholds, with_ram_styles)
+                        threshold_words as _threshold_words, tie_thresholds, with_ram_styles, dot_extra_latency)
 from sim.tb.streams import BACKPRESSURE, PLAN_ENV, cycled, fold_words, run_plan, write_plan
 
 
@@ -45,6 +45,7 @@ class MvauParams(MacParamsMixin):
     act_bias: int
     mac_style: str
     ram_style: str = "auto"  # the weight memory style (qdet_rom branch): every one is simulated
+    tree_levels: int = 0  # adder-tree levels per pipeline stage (qdet_dot): 0, 1 and 2 are simulated
 
     @property
     def sf(self) -> int:
@@ -187,10 +188,11 @@ def build_plan(cases: Sequence[MvauCase], out_dir: Path) -> tuple[Path, Path]:
     for i, case in enumerate(cases):
         p = case.params
         # FINN's cycle model, NF*SF cycles per vector, plus 4 of latency (ROM/input read, product register,
-        # accumulator, skid): exact, so one lost cycle per vector fails.
+        # accumulator, skid) and the pipelined tree's stages: exact, so one lost cycle per vector fails.
         instances.append(mac_instance(case, out_dir / f"mvau{i}", weight_words(case), input_words(case),
                                       output_words(p, finn_reference(case)), p.simd * p.in_bits,
-                                      max_cycles=case.inputs.shape[0] * p.nf * p.sf + 4))
+                                      max_cycles=case.inputs.shape[0] * p.nf * p.sf + 4
+                                      + dot_extra_latency(p.simd, p.tree_levels)))
     return write_plan("qdet_mvau", instances, out_dir)
 
 

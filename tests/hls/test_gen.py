@@ -15,8 +15,10 @@ RTL_DOMAIN = "finn.custom_op.fpgadataflow.rtl"
 HLS_DOMAIN = "finn.custom_op.fpgadataflow.hls"
 
 
-def _fold_build(root: Path, extra_node: bool = False, seed: int = 0) -> tuple[Path, np.ndarray, np.ndarray]:
-    """A fake build: steps/06_fold.onnx with FMPadding (SIMD 1) -> SWG (SIMD 2) -> MVAU (SIMD 3, PE 2)."""
+def _fold_build(root: Path, extra_node: bool = False, seed: int = 0,
+                parallel_window: int = 0) -> tuple[Path, np.ndarray, np.ndarray]:
+    """A fake build: steps/06_fold.onnx with FMPadding (SIMD 1) -> SWG (SIMD 2; ``parallel_window``: whole 3x3
+    windows, 18 elements a beat) -> MVAU (SIMD 3, PE 2)."""
     from onnx import TensorProto, helper
     from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper
@@ -32,7 +34,7 @@ def _fold_build(root: Path, extra_node: bool = False, seed: int = 0) -> tuple[Pa
         helper.make_node("ConvolutionInputGenerator_rtl", ["a"], ["b"], name="ConvolutionInputGenerator_rtl_0",
                          domain=RTL_DOMAIN, ConvKernelDim=[3, 3], Dilation=[1, 1], IFMChannels=2, IFMDim=[6, 6],
                          OFMDim=[4, 4], SIMD=2, Stride=[1, 1], depthwise=0, inputDataType="UINT4",
-                         outputDataType="UINT4", parallel_window=0),
+                         outputDataType="UINT4", parallel_window=parallel_window),
         helper.make_node("MVAU_hls", ["b", "w", "t"], ["y"], name="MVAU_hls_0", domain=HLS_DOMAIN, MW=18, MH=4,
                          PE=2, SIMD=3, ActVal=0, binaryXnorMode=0, noActivation=0, inputDataType="UINT4",
                          weightDataType="INT4", outputDataType="UINT2", accDataType="INT12",
@@ -82,6 +84,28 @@ def test_dwc_and_fifo_insertion(tmp_path: Path) -> None:
         assert s["out_stream"]["width"] == next(l["width"] for l in manifest["links"] if l["name"] == s["link_out"])
     top = (build.rtl_dir / "qdet_top.sv").read_text()
     assert "module qdet_top" in top and top.count("qdet_dwc #(") == 2 and top.count("qdet_fifo #(") == 2
+
+
+def test_a_down_converter_gets_its_fifo_in_front(tmp_path: Path) -> None:
+    build, _, _ = _fold_build(tmp_path, parallel_window=1)
+    manifest = load_manifest(generate_rtl(build))
+    # The parallel window emits 18-element beats in bursts; the 18 -> 3 converter takes one every 6 cycles, so the
+    # FIFO sits on the wide side, in front of the converter (an up-converter keeps it behind, as above).
+    assert _kernels(manifest)[3:] == [("qdet_swg", "layer"), ("qdet_fifo", "fifo"), ("qdet_dwc", "dwc"),
+                                      ("qdet_mvau", "layer")]
+    wide = [s for s in manifest["stages"] if s["role"] == "fifo"][1]
+    assert wide["parameters"]["WIDTH"] == 18 * 4
+
+
+def test_tree_levels_reach_the_mac_kernels_and_the_manifest(tmp_path: Path) -> None:
+    build, _, _ = _fold_build(tmp_path)
+    manifest = load_manifest(generate_rtl(build, GenConfig(tree_levels=2)))
+    assert manifest["generator"]["tree_levels"] == 2
+    mvau = manifest["stages"][-1]
+    assert mvau["parameters"]["TREE_LEVELS"] == 2 and mvau["tree_levels"] == 2
+    assert GenConfig.of_manifest(manifest) == GenConfig(tree_levels=2)
+    with pytest.raises(GenerateError, match="--tree-levels"):
+        GenConfig(tree_levels=9)
 
 
 def test_dsp_policy(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from hls.synth import SynthError, SynthToolMissing, flat_cells, kernel_of, plan_
 from tests.tools import require_tool
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
-KERNELS = ("qdet_skid", "qdet_fifo", "qdet_dwc", "qdet_fmpad", "qdet_rom", "qdet_dot", "qdet_mt", "qdet_mvau")
+KERNELS = ("qdet_skid", "qdet_fifo", "qdet_dwc", "qdet_fmpad", "qdet_rom", "qdet_dot", "qdet_mt", "qdet_mac", "qdet_mvau")
 
 MVAU = dict(MW=16, MH=8, PE=2, SIMD=4, IN_BITS=4, IN_SIGNED=0, W_BITS=4, ACC_BITS=12, STEPS=0, OUT_BITS=12,
             OUT_SIGNED=1, ACT_BIAS=0)
@@ -34,7 +34,9 @@ module qdet_top (
     output logic [31:0] m_axis_tdata, output logic m_axis_tvalid, input logic m_axis_tready,
     input  logic [15:0] x_tdata, input logic x_tvalid, output logic x_tready_lut, output logic x_tready_dsp,
     output logic [23:0] y_lut_tdata, output logic y_lut_tvalid, input logic y_lut_tready,
-    output logic [23:0] y_dsp_tdata, output logic y_dsp_tvalid, input logic y_dsp_tready
+    output logic [23:0] y_dsp_tdata, output logic y_dsp_tvalid, input logic y_dsp_tready,
+    output logic x_tready_pipe,
+    output logic [23:0] y_pipe_tdata, output logic y_pipe_tvalid, input logic y_pipe_tready
 );
     logic [7:0] a_d, b_d; logic [31:0] c_d; logic a_v, a_r, b_v, b_r, c_v, c_r;
     qdet_fmpad #(.IMG_H(8), .IMG_W(8), .C(4), .SIMD(1), .BITS(8), .PAD_T(1), .PAD_L(1), .PAD_B(1), .PAD_R(1))
@@ -55,6 +57,9 @@ module qdet_top (
     qdet_mvau #(PARAMS, .W_FILE("w.mem"), .T_FILE(""), .MAC_STYLE("dsp")) mvau_dsp (.ap_clk, .ap_rst_n,
         .s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid), .s_axis_tready(x_tready_dsp),
         .m_axis_tdata(y_dsp_tdata), .m_axis_tvalid(y_dsp_tvalid), .m_axis_tready(y_dsp_tready));
+    qdet_mvau #(PARAMS, .W_FILE("w.mem"), .T_FILE(""), .MAC_STYLE("lut"), .TREE_LEVELS(1)) mvau_pipe (.ap_clk,
+        .ap_rst_n, .s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid), .s_axis_tready(x_tready_pipe),
+        .m_axis_tdata(y_pipe_tdata), .m_axis_tvalid(y_pipe_tvalid), .m_axis_tready(y_pipe_tready));
 endmodule
 """.replace("PARAMS", ", ".join(f".{k}({v})" for k, v in MVAU.items()))
 
@@ -63,7 +68,9 @@ STAGES = [{"instance": "pad0", "kernel": "qdet_fmpad", "role": "layer", "node": 
           {"instance": "dwc0", "kernel": "qdet_dwc", "role": "dwc"},
           {"instance": "fifo_deep", "kernel": "qdet_fifo", "role": "fifo"},
           {"instance": "mvau_lut", "kernel": "qdet_mvau", "role": "layer", "node": "MVAU_lut", "mac_style": "lut"},
-          {"instance": "mvau_dsp", "kernel": "qdet_mvau", "role": "layer", "node": "MVAU_dsp", "mac_style": "dsp"}]
+          {"instance": "mvau_dsp", "kernel": "qdet_mvau", "role": "layer", "node": "MVAU_dsp", "mac_style": "dsp"},
+          {"instance": "mvau_pipe", "kernel": "qdet_mvau", "role": "layer", "node": "MVAU_pipe", "mac_style": "lut",
+           "tree_levels": 1}]
 
 
 def _weights(seed: int = 0) -> str:
@@ -188,6 +195,18 @@ def test_mac_style_lut_uses_no_dsp_and_dsp_does(synthesized):
     # PE*SIMD = 8 products per cycle; yosys puts each on a DSP48 (shared in pairs at most).
     assert rows["mvau_dsp"]["dsp"] >= MVAU["PE"] * MVAU["SIMD"] // 2
     assert rows["mvau_lut"]["lut"] > rows["mvau_dsp"]["lut"]  # the products moved into LUTs
+
+
+@pytest.mark.slow
+def test_pipelined_adder_tree_shortens_the_longest_path(synthesized):
+    _, util = synthesized
+    rows = {r["instance"]: r for r in util["layers"]}
+    flat, piped = rows["mvau_lut"], rows["mvau_pipe"]
+    assert flat["longest_path"] and piped["longest_path"]
+    # The same MVAU with its products and each adder level registered (TREE_LEVELS 1): a shorter path, more FFs.
+    assert piped["longest_path"] < flat["longest_path"], (piped["longest_path"], flat["longest_path"])
+    assert piped["ff"] > flat["ff"]
+    assert util["longest_path"] == max(r["longest_path"] for r in util["layers"] if r["longest_path"])
 
 
 def _estimate(build: Path) -> dict:

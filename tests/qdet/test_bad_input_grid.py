@@ -140,9 +140,11 @@ CASES = [
     ("sim-simulator", ["sim", "{ws}/started", "--simulator", "modelsim"], "modelsim"),
     ("sim-backpressure", ["sim", "{ws}/started", "--backpressure", "2"], "--backpressure"),
     ("sim-no-golden", ["sim", "{ws}/started"], "--verify"),
+    ("sim-tree-levels", ["sim", "{ws}/started", "--tree-levels", "9"], "--tree-levels"),
     # synth
     ("synth-missing", ["synth", "{ws}/nowhere"], "nowhere"),
     ("synth-family", ["synth", "{ws}/started", "--family", "ecp5"], "ecp5"),
+    ("synth-tree-levels", ["synth", "{ws}/started", "--tree-levels", "-1"], "--tree-levels"),
     ("synth-sim-file", ["synth", "{ws}/simfile"], "sim"),
     ("synth-no-fold", ["synth", "{ws}/truncated"], "fold"),
     ("synth-timeout", ["synth", "{ws}/started", "--timeout", "0"], "--timeout"),

@@ -16,7 +16,7 @@ from tests.tools import require_simulator
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
 SEED = 20261123
 N_RANDOM = 24
-SOURCES = ("qdet_skid.sv", "qdet_rom.sv", "qdet_dot.sv", "qdet_mt.sv", "qdet_mvau.sv")
+SOURCES = ("qdet_skid.sv", "qdet_rom.sv", "qdet_dot.sv", "qdet_mt.sv", "qdet_mac.sv", "qdet_mvau.sv")
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,9 @@ def test_cases_cover_the_brief(cases) -> None:
     assert {p.w_bits for p in ps} >= set(range(2, 9))
     assert {p.steps for p in ps} >= {0, 1, 3, 7, 15}
     assert {p.mac_style for p in ps} == {"lut", "dsp"}
+    # Adder trees pipelined every level and every 2 levels, with trees deep enough for several stages.
+    assert {p.tree_levels for p in ps} == {0, 1, 2}
+    assert any(p.tree_levels == 1 and p.simd >= 4 for p in ps) and any(p.tree_levels == 2 and p.simd >= 8 for p in ps)
     assert any(p.simd == 1 for p in ps) and any(p.simd == p.mw > 1 for p in ps)
     assert any(p.pe == 1 for p in ps) and any(p.pe == p.mh > 1 for p in ps)
     assert any(1 < p.simd < p.mw for p in ps) and any(1 < p.pe < p.mh for p in ps)

@@ -6,6 +6,8 @@ window's folded order (sim/tb/vvau.py); the expected beats are FINN's outputs fo
 
 from __future__ import annotations
 
+import dataclasses
+
 import random
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from tests.tools import require_module, require_simulator
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
 SEED = 20261207
 N_RANDOM = 24
-SOURCES = ("qdet_skid.sv", "qdet_rom.sv", "qdet_dot.sv", "qdet_mt.sv", "qdet_vvau.sv")
+SOURCES = ("qdet_skid.sv", "qdet_rom.sv", "qdet_dot.sv", "qdet_mt.sv", "qdet_mac.sv", "qdet_vvau.sv")
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,9 @@ def test_cases_cover_the_brief(cases) -> None:
     assert {p.w_bits for p in ps} >= set(range(1, 9))
     assert {p.steps for p in ps} >= {0, 1, 3, 7, 15}
     assert {p.mac_style for p in ps} == {"lut", "dsp"}
+    # Adder trees pipelined every level and every 2 levels, with trees deep enough for several stages.
+    assert {p.tree_levels for p in ps} == {0, 1, 2}
+    assert any(p.tree_levels == 1 and p.simd >= 4 for p in ps) and any(p.tree_levels == 2 and p.simd >= 8 for p in ps)
     assert {(p.kh, p.kw) for p in ps} >= {(1, 1), (3, 3), (5, 5), (7, 7), (3, 1)}
     assert any(p.simd == 1 and p.k > 1 for p in ps) and any(p.simd == p.k > 1 for p in ps)
     assert any(1 < p.simd < p.k for p in ps)
@@ -129,7 +134,8 @@ def test_generator_view_and_memory_files_match_the_bench(cases) -> None:
         p = case.params
         model = vvau.finn_model(case, pe=p.pe, simd=p.simd)
         node = model.graph.node[0]
-        view = VVAUParams.from_node(model, node, p.mac_style)
+        # The pipelining is a generator option (GenConfig.tree_levels), which generate_rtl puts on the views.
+        view = dataclasses.replace(VVAUParams.from_node(model, node, p.mac_style), tree_levels=p.tree_levels)
         want = p.hdl(Path("w"), Path("t") if p.steps else None)
         got = view.params()
         for key in ("W_FILE", "T_FILE"):
