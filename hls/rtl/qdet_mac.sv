@@ -8,7 +8,8 @@
 //   S1  PE dot products (qdet_dot; TREE_LEVELS pipelines its adder tree, which adds its stages here: the beat's
 //       control rides along as the dots' tag, so this module never restates their latency)
 //   S2  accumulate the group's SF beats; with the last one, the threshold row of the group is read (qdet_mt)
-//   S3  acc holds a finished channel group: thresholds compared into the output skid (qdet_mt)
+//   S3  acc holds a finished channel group: thresholds compared into the output skid (qdet_mt; a pipelined
+//       MAC, TREE_LEVELS > 0, also registers the comparison counts before the skid: one more cycle)
 // `en` = !v3 || skid ready: everything stalls only while S3 holds a result the skid cannot take, and the skid's
 // s_axis_tready is a register, so the caller's s_axis_tready never depends combinationally on m_axis_tready.
 module qdet_mac #(
@@ -97,7 +98,7 @@ module qdet_mac #(
     // ---------------------------------------------------------------- S3: activation and output skid
     // The threshold row of group nf2 is read with its last accumulation, so it meets acc in S3 (qdet_mt).
     qdet_mt #(.PE(PE), .V_BITS(ACC_BITS), .T_BITS(ACC_BITS), .SIGNED(1), .STEPS(STEPS), .OUT_BITS(OUT_BITS),
-              .ACT_BIAS(ACT_BIAS), .DEPTH(NF), .T_FILE(T_FILE)) u_act (
+              .ACT_BIAS(ACT_BIAS), .DEPTH(NF), .T_FILE(T_FILE), .REG_COMPARE(TREE_LEVELS > 0 ? 1 : 0)) u_act (
         .ap_clk(ap_clk),
         .ap_rst_n(ap_rst_n),
         .en(en),

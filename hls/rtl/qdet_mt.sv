@@ -20,7 +20,10 @@ module qdet_mt #(
     parameter int OUT_BITS = 16,
     parameter int ACT_BIAS = 0,
     parameter int DEPTH = 1,
-    parameter T_FILE = ""
+    parameter T_FILE = "",
+    // 1: the comparison counts are registered before the skid (one more cycle of latency, a shorter path from the
+    // threshold register); `v_ready` is then !held || skid ready, still free of m_axis_tready.
+    parameter int REG_COMPARE = 0
 ) (
     input  logic                                  ap_clk,
     input  logic                                  ap_rst_n,
@@ -75,12 +78,37 @@ module qdet_mt #(
         assign out = v;
     end
 
+    logic [OW-1:0] sk_data;
+    logic          sk_valid, sk_ready;
+
+    if (REG_COMPARE != 0) begin : g_reg
+        logic          held;      // r holds a counted result the skid has not taken yet
+        logic [OW-1:0] r;
+        always_ff @(posedge ap_clk) begin
+            if (!ap_rst_n) begin
+                held <= 1'b0;
+            end else if (!held || sk_ready) begin
+                held <= v_valid;
+            end
+        end
+        always_ff @(posedge ap_clk) begin
+            if ((!held || sk_ready) && v_valid) r <= out;
+        end
+        assign v_ready = !held || sk_ready;
+        assign sk_data = r;
+        assign sk_valid = held;
+    end else begin : g_comb
+        assign v_ready = sk_ready;
+        assign sk_data = out;
+        assign sk_valid = v_valid;
+    end
+
     qdet_skid #(.WIDTH(OW)) u_skid (
         .ap_clk(ap_clk),
         .ap_rst_n(ap_rst_n),
-        .s_axis_tdata(out),
-        .s_axis_tvalid(v_valid),
-        .s_axis_tready(v_ready),
+        .s_axis_tdata(sk_data),
+        .s_axis_tvalid(sk_valid),
+        .s_axis_tready(sk_ready),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready)

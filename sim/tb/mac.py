@@ -128,17 +128,20 @@ def act_widths(lo: np.ndarray, hi: np.ndarray, t: np.ndarray | None, steps: int,
     return dict(acc_bits=acc_bits, out_bits=out_bits, act_bias=act_bias, out_signed=out_signed)
 
 
-def dot_extra_latency(n: int, tree_levels: int) -> int:
-    """Cycles a pipelined qdet_dot of ``n`` products adds to the MVAU/VVAU latency (hls/rtl/README.md): with
-    ``tree_levels`` L > 0 the products are registered, then every L adder levels of the clog2(n)-deep tree.
+def pipeline_extra_latency(n: int, tree_levels: int) -> int:
+    """Cycles a pipelined MAC (qdet_mac with TREE_LEVELS = L > 0) adds to the MVAU/VVAU latency
+    (hls/rtl/README.md): qdet_dot registers the products, then every L adder levels of the clog2(n)-deep tree, and
+    qdet_mt registers the comparison counts.
 
-    >>> dot_extra_latency(8, 0), dot_extra_latency(8, 1), dot_extra_latency(8, 2), dot_extra_latency(1, 1)
-    (0, 3, 2, 1)
+    >>> pipeline_extra_latency(8, 0), pipeline_extra_latency(8, 1), pipeline_extra_latency(8, 2)
+    (0, 4, 3)
+    >>> pipeline_extra_latency(1, 1)
+    2
     """
     if tree_levels == 0:
         return 0
     depth = (n - 1).bit_length()
-    return max(1, -(-depth // tree_levels))
+    return max(1, -(-depth // tree_levels)) + 1
 
 
 def with_ram_styles(cases: list) -> list:

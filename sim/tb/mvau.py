@@ -21,7 +21,7 @@ import numpy as np
 from sim.axis import pack
 from sim.tb.finn_node import execute_int, one_node_model
 from sim.tb.mac import (MacParamsMixin, act_widths, cycled_types, divisor, extremes_uniform, mac_instance,
-                        threshold_words as _threshold_words, tie_thresholds, with_ram_styles, dot_extra_latency)
+                        threshold_words as _threshold_words, tie_thresholds, with_ram_styles, pipeline_extra_latency)
 from sim.tb.streams import BACKPRESSURE, PLAN_ENV, cycled, fold_words, run_plan, write_plan
 
 
@@ -192,7 +192,7 @@ def build_plan(cases: Sequence[MvauCase], out_dir: Path) -> tuple[Path, Path]:
         instances.append(mac_instance(case, out_dir / f"mvau{i}", weight_words(case), input_words(case),
                                       output_words(p, finn_reference(case)), p.simd * p.in_bits,
                                       max_cycles=case.inputs.shape[0] * p.nf * p.sf + 4
-                                      + dot_extra_latency(p.simd, p.tree_levels)))
+                                      + pipeline_extra_latency(p.simd, p.tree_levels)))
     return write_plan("qdet_mvau", instances, out_dir)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from sim.axis import pack
 from sim.tb.finn_node import execute_int, one_node_model
 from sim.tb.mac import (MacParamsMixin, act_widths, cycled_types, divisor, extremes_uniform, mac_instance,
-                        threshold_words as _threshold_words, tie_thresholds, with_ram_styles, dot_extra_latency)
+                        threshold_words as _threshold_words, tie_thresholds, with_ram_styles, pipeline_extra_latency)
 from sim.tb.streams import BACKPRESSURE, PLAN_ENV, cycled, fold_words, run_plan, write_plan
 # Pipeline latency of qdet_vvau at full rate (weight ROM/input register, product register, accumulator, skid).
 LATENCY = 4
@@ -218,7 +218,7 @@ def build_plan(cases: Sequence[VvauCase], out_dir: Path) -> tuple[Path, Path]:
         # exact, so one lost cycle anywhere fails.
         instances.append(mac_instance(case, out_dir / f"vvau{i}", weight_words(case), words_in,
                                       output_words(p, finn_reference(case)), p.simd * p.pe * p.in_bits,
-                                      max_cycles=len(words_in) + LATENCY + dot_extra_latency(p.simd, p.tree_levels)))
+                                      max_cycles=len(words_in) + LATENCY + pipeline_extra_latency(p.simd, p.tree_levels)))
     return write_plan("qdet_vvau", instances, out_dir)
 
 
