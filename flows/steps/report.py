@@ -106,8 +106,9 @@ def measured_markdown(both: dict[str, Any]) -> list[str]:
                      f"**{_n(est['bram18'])}** | **{_n(t['bram18'])}** | **{_n(est['uram'])}** | **{_n(t['uram'])}** | "
                      f"**{_n(est['dsp'])}** | **{_n(t['dsp'])}** | **{_n(syn.get('longest_path'))}** |")
         lines += ["", "Longest path: mapped cells (LUTs, carry blocks, DSPs) on a layer's longest combinational path "
-                      "within one module (yosys `ltp`, cut at flip-flops, block RAMs and submodules), the logic depth a pipeline stage has to close timing "
-                      "with; `qdet sim/synth --tree-levels N` registers the MAC adder trees every N levels."]
+                      "within one module (yosys `ltp`, cut at flip-flops, block RAMs and submodules), the logic depth "
+                      "a pipeline stage has to close timing with; `qdet sim/synth --tree-levels N` registers the MAC "
+                      "adder trees every N levels."]
     sim = both.get("simulation")
     if sim is not None:
         frames = "" if sim["frames"] is None else f", {sim['frames']} frames"

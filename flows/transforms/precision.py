@@ -52,8 +52,8 @@ class ToFloat32(Transformation):
             if t is None or not model.get_tensor_datatype(node.input[0]).is_integer():
                 continue
             if np.any(t != np.round(t)) or np.any(np.abs(t) > 2.0 ** 24):
-                raise FlowError(f"node {node.name!r} ({node.op_type}): its thresholds on an integer input are not integers below "
-                                "2^24 after rounding, so float32 cannot hold them exactly (a qdet bug: please report "
+                raise FlowError(f"node {node.name!r} ({node.op_type}): its thresholds on an integer input are not "
+                                "integers below 2^24 after rounding, so float32 cannot hold them exactly (a qdet bug: please report "
                                 "it with the model)")
         _retype(model, TensorProto.DOUBLE, TensorProto.FLOAT, np.float32)
         return model, False

@@ -92,34 +92,17 @@ module qdet_mvau #(
     assign s_axis_tready = en && nf == 0;
 
     // ---------------------------------------------------------------- S0
-    always_ff @(posedge ap_clk) begin
-        if (!ap_rst_n) begin
-            sf    <= '0;
-            nf    <= '0;
-            waddr <= '0;
-            v1    <= 1'b0;
-        end else begin
-            if (en) v1 <= fire;
-            if (fire) begin
-                if (sf == SFB'(SF - 1)) begin
-                    sf <= '0;
-                    nf <= nf == NFB'(NF - 1) ? '0 : nf + 1'b1;
-                end else begin
-                    sf <= sf + 1'b1;
-                end
-                waddr <= waddr == WAB'(NF * SF - 1) ? '0 : waddr + 1'b1;
-            end
-        end
-    end
+    // Fold counters and the beat's S1 control (qdet_foldcnt, shared with the other MAC kernel).
+    qdet_foldcnt #(.SF(SF), .NF(NF)) u_count (
+        .ap_clk(ap_clk), .ap_rst_n(ap_rst_n), .en(en), .fire(fire), .sf(sf), .nf(nf), .waddr(waddr), .v1(v1),
+        .first1(first1), .last1(last1), .nf1(nf1)
+    );
 
     always_ff @(posedge ap_clk) begin
         if (en) begin
             buf1    <= ibuf[sf];
             in1     <= s_axis_tdata;
-            first1  <= sf == '0;
-            last1   <= sf == SFB'(SF - 1);
             use_in1 <= nf == '0;
-            nf1     <= nf;
         end
         if (fire && nf == '0) ibuf[sf] <= s_axis_tdata;
     end

@@ -218,7 +218,8 @@ def build_plan(cases: Sequence[VvauCase], out_dir: Path) -> tuple[Path, Path]:
         # exact, so one lost cycle anywhere fails.
         instances.append(mac_instance(case, out_dir / f"vvau{i}", weight_words(case), words_in,
                                       output_words(p, finn_reference(case)), p.simd * p.pe * p.in_bits,
-                                      max_cycles=len(words_in) + LATENCY + pipeline_extra_latency(p.simd, p.tree_levels)))
+                                      max_cycles=len(words_in) + LATENCY
+                                      + pipeline_extra_latency(p.simd, p.tree_levels)))
     return write_plan("qdet_vvau", instances, out_dir)
 
 

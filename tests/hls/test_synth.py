@@ -22,7 +22,8 @@ from hls.synth import SynthError, SynthToolMissing, flat_cells, kernel_of, plan_
 from tests.tools import require_tool
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
-KERNELS = ("qdet_skid", "qdet_fifo", "qdet_dwc", "qdet_fmpad", "qdet_rom", "qdet_dot", "qdet_mt", "qdet_mac", "qdet_mvau")
+KERNELS = ("qdet_skid", "qdet_fifo", "qdet_dwc", "qdet_fmpad", "qdet_rom", "qdet_dot", "qdet_mt", "qdet_mac",
+           "qdet_foldcnt", "qdet_mvau")
 
 MVAU = dict(MW=16, MH=8, PE=2, SIMD=4, IN_BITS=4, IN_SIGNED=0, W_BITS=4, ACC_BITS=12, STEPS=0, OUT_BITS=12,
             OUT_SIGNED=1, ACT_BIAS=0)
