@@ -53,9 +53,12 @@ def _exact_dequant(node, args: list, y: np.ndarray) -> np.ndarray:
     return (levels - zero) * scale
 
 
-def _narrowed(args: list) -> list:
+def _narrowed(node, args: list) -> list:
     """Custom-op inputs as float32 when that loses nothing: some QONNX/FINN ops (MaxPoolNHWC, QuantAvgPool2d, ...)
-    run onnxruntime inside, in float32 only; values that float32 holds exactly give the same result there."""
+    run onnxruntime inside, in float32 only; values that float32 holds exactly give the same result there. Never
+    for a quantizer: its x / s would then round in float32 even where its inputs are exact."""
+    if node.op_type in QUANT_OPS or node.op_type == "Trunc":
+        return args
     floats = [a for a in args if isinstance(a, np.ndarray) and a.dtype == np.float64]
     if not floats or not all(np.array_equal(a.astype(np.float32), a) for a in floats):
         return args
@@ -92,7 +95,7 @@ def execute_exact(model, inputs: dict[str, np.ndarray], return_full_exec_context
         if in_exact:  # downstream of the exact region: float64 throughout
             args = [a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args]
         if is_custom_op(node.domain, node.op_type):
-            local = {name: a for name, a in zip(node.input, _narrowed(args)) if name}
+            local = {name: a for name, a in zip(node.input, _narrowed(node, args)) if name}
             local.update({out: ctx.get(out) for out in node.output})
             custom.execute_custom_node(node, local, graph, onnx_opset_version=opset)
             outs = [local[out] for out in node.output]

@@ -120,3 +120,25 @@ def test_graph_input_precision_follows_the_dialect(has_quant):
     out = execute_exact(model, {"x": x})["out"]
     assert out.dtype == np.float64
     assert out[0] == (3.0 if has_quant else 3.0000001)
+
+
+def test_an_activation_quantizer_rounds_exactly_even_on_float32_values():
+    # Downstream of the input quantizer, x / s is exact arithmetic even when x itself is a float32 value: here
+    # fl32(y / s) is the tie 2.5 (half to even: 2) while the exact quotient is above 2.5 (level 3).
+    rng = np.random.default_rng(1)
+    for s in rng.uniform(0.01, 1.0, 1000).astype(np.float32):
+        y = np.nextafter(np.float32(2.5) * s, np.float32(1))
+        if np.float32(y / s) == np.float32(2.5) and Fraction(float(y)) / Fraction(float(s)) > Fraction(5, 2):
+            break
+    else:
+        pytest.fail("no value found whose float32 quotient is a tie while the exact one is not")
+    nodes = [_quant("xq", "x", "one", "z", "b8", 1), helper.make_node("Mul", ["xq", "y"], ["m"]),
+             _quant("out", "m", "s", "z", "b8", 1)]
+    inits = [onnx.numpy_helper.from_array(np.asarray(v, np.float32), n)
+             for n, v in {"one": 1.0, "z": 0.0, "b8": 8.0, "y": [y], "s": s}.items()]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1])], inits)
+    model = ModelWrapper(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                                 helper.make_opsetid(QDOMAIN, 1)]))
+    out = execute_exact(model.transform(InferShapes()), {"x": np.ones(1, np.float32)})["out"]
+    assert out[0] == 3 * np.float64(s)
