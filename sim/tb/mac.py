@@ -144,7 +144,7 @@ def pipeline_extra_latency(n: int, tree_levels: int) -> int:
     return max(1, -(-depth // tree_levels)) + 1
 
 
-def with_ram_styles(cases: list) -> list:
+def with_styles_in_turn(cases: list) -> list:
     """Every weight memory style and adder-tree pipelining in turn (same data: the style changes only the vendor
     attribute of the ROM, the pipelining only the latency)."""
     return [replace(c, params=replace(c.params, ram_style=RAM_STYLES[i % len(RAM_STYLES)],

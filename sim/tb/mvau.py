@@ -21,7 +21,8 @@ import numpy as np
 from sim.axis import pack
 from sim.tb.finn_node import execute_int, one_node_model
 from sim.tb.mac import (MacParamsMixin, act_widths, cycled_types, divisor, extremes_uniform, mac_instance,
-                        threshold_words as _threshold_words, tie_thresholds, with_ram_styles, pipeline_extra_latency)
+                        pipeline_extra_latency, threshold_words as _threshold_words, tie_thresholds,
+                        with_styles_in_turn)
 from sim.tb.streams import BACKPRESSURE, PLAN_ENV, cycled, fold_words, run_plan, write_plan
 
 
@@ -139,7 +140,7 @@ def sample_cases(seed: int, n: int = 24, real: bool = True) -> list[MvauCase]:
         for j, shape in enumerate(REAL_SHAPES):
             idle, stall = BACKPRESSURE[j % len(BACKPRESSURE)]
             cases.append(make_case(rng, **shape, mac_style=("lut", "dsp")[j % 2], idle=idle, stall=stall))
-    return with_ram_styles(cases)
+    return with_styles_in_turn(cases)
 
 
 # ====================================================================== memory files, streams, golden model

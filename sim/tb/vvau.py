@@ -26,7 +26,8 @@ import numpy as np
 from sim.axis import pack
 from sim.tb.finn_node import execute_int, one_node_model
 from sim.tb.mac import (MacParamsMixin, act_widths, cycled_types, divisor, extremes_uniform, mac_instance,
-                        threshold_words as _threshold_words, tie_thresholds, with_ram_styles, pipeline_extra_latency)
+                        pipeline_extra_latency, threshold_words as _threshold_words, tie_thresholds,
+                        with_styles_in_turn)
 from sim.tb.streams import BACKPRESSURE, PLAN_ENV, cycled, fold_words, run_plan, write_plan
 # Pipeline latency of qdet_vvau at full rate (weight ROM/input register, product register, accumulator, skid).
 LATENCY = 4
@@ -148,7 +149,7 @@ def sample_cases(seed: int, n: int = 24) -> list[VvauCase]:
                                w_bits=w_bits[i], steps=steps[i], out_signed=signed_out[i] and steps[i] >= 3,
                                mac_style=macs[i], dim=dim, idle=pressure[i][0], stall=pressure[i][1],
                                acc_margin=rng.choice([0, 0, 1, 3])))
-    return with_ram_styles(cases)
+    return with_styles_in_turn(cases)
 
 
 # ====================================================================== memory files, streams, golden model
