@@ -3,11 +3,12 @@
 Same data, training budget (epochs, batch size, learning rate) and seed for every row; distilled rows learn from
 the float row's final checkpoint, and a warm-started row spends the first part of its epochs training the float
 twin. Also W2A2 with 8-bit first/last convs, W2A2 distilled + warm-started, and mobiledet (depthwise-separable)
-at W4A4 beside tinydet's W4A4. Writes ``bench/results/accuracy.{json,md,png}``.
+and tinyyolo (residual blocks, FPN neck, two heads) at W4A4 beside tinydet's W4A4. Writes
+``bench/results/accuracy.{json,md,png}``.
 
 A *section* is a subset of rows measured apart (another machine, another budget) and stored beside the main table
-in the same files, which it leaves as they are: ``--section cpu-arch`` trains tinydet W4A4 and mobiledet W4A4
-only.
+in the same files, which it leaves as they are: ``--section cpu-arch`` trains tinydet, mobiledet and tinyyolo at
+W4A4 only (``--rows tinyyolo-w4a4 --keep`` adds one row to a section measured earlier at the same budget).
 
     python -m bench.accuracy --device cuda            # the recorded figures (GPU machine)
     python -m bench.accuracy --quick                  # a few minutes on a CPU, to check the bench itself
@@ -44,6 +45,10 @@ TITLE = "tinydet accuracy vs precision (synthetic detection set)"
 # against 98,928 weights. All of a FINN design's weights sit on chip, so weight memory is the budget two
 # accelerators for one board are compared at; mobiledet then spends ~0.66x tinydet's MACs and ~0.63x its BOPs.
 MOBILEDET_WIDTH = 1.35
+# tinyyolo at its default width 1: MAC parity with tinydet (0.066 against 0.064 GMAC at 128x128), with 2.9x its
+# weights (286,704). Weight parity would be width 0.58 (102,952 weights) at 0.36x the MACs, its stem cut to 8/16
+# channels: the row compares the two architectures as designed, at one compute budget.
+TINYYOLO_WIDTH = 1.0
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,14 @@ ROWS = (Row("float", "float"), Row("w8a8", "w8a8"), Row("w4a4", "w4a4"), Row("w2
         # The best pure-W2A2 recipe of the CPU ablation: distilled from float, first quarter of the epochs in float.
         Row("w2a2+kd warm start", "w2a2", teacher="float", float_share=0.25),
         # Another architecture at tinydet's budget and precision: depthwise-separable, strided depthwise convs.
-        Row("mobiledet-w4a4", "w4a4", arch="mobiledet", width=MOBILEDET_WIDTH))
+        Row("mobiledet-w4a4", "w4a4", arch="mobiledet", width=MOBILEDET_WIDTH),
+        # A graph-shaped detector: residual blocks, an upsample + concat neck, heads at strides 16 and 8.
+        Row("tinyyolo-w4a4", "w4a4", arch="tinyyolo", width=TINYYOLO_WIDTH))
 
 # Sections: name -> (rows, title). Each is measured on its own and stored beside the main table.
 SECTIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "cpu-arch": (("w4a4", "mobiledet-w4a4"),
-                 "tinydet vs mobiledet at W4A4, same budget and seed, measured on a CPU"),
+    "cpu-arch": (("w4a4", "mobiledet-w4a4", "tinyyolo-w4a4"),
+                 "tinydet vs mobiledet vs tinyyolo at W4A4, same budget and seed, measured on a CPU"),
 }
 
 

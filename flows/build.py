@@ -33,6 +33,10 @@ SUBDIRS = ("steps", "golden", "report", "rtl", "sim", "synth", "vivado", "finn_t
 _CHECKPOINT_GLOB = "[0-9][0-9]_*.onnx"
 
 
+# The step whose checkpoint every backend builds from: the folded graph with its width converters and FIFOs.
+HARDWARE_STEP = "stream_links"
+
+
 def _read_json(path: Path, hint: str) -> dict[str, Any]:
     if not path.is_file():
         raise FlowError(f"{path} does not exist: {hint}")
@@ -137,13 +141,31 @@ class BuildLayout:
         """``golden/outputs.npy``: the golden model's integer outputs, per frame."""
         return self.golden_dir / "outputs.npy"
 
+    def golden_output(self, index: int) -> Path:
+        """Output port ``index``'s golden frames: ``golden/outputs.npy`` for the first, ``outputs_<index>.npy``
+        for the others (a model with several heads)."""
+        return self.golden_outputs if index == 0 else self.golden_dir / f"outputs_{index}.npy"
+
+    def golden_output_files(self) -> list[Path]:
+        """Every output port's golden frames file present, in port order."""
+        files, index = [], 0
+        while self.golden_output(index).is_file():
+            files.append(self.golden_output(index))
+            index += 1
+        return files
+
     @property
     def verify_record(self) -> Path:
         """``golden/verify.json``: what was compared against what, and the computed mismatch count."""
         return self.golden_dir / "verify.json"
 
     def read_golden(self):
-        """(inputs, outputs) of the golden model as numpy arrays."""
+        """(inputs, outputs) of the golden model as numpy arrays (the first output port's)."""
+        inputs, outputs = self.read_golden_ports()
+        return inputs, outputs[0]
+
+    def read_golden_ports(self):
+        """(inputs, [outputs per output port]) of the golden model as numpy arrays."""
         import numpy as np
 
         for path in (self.golden_inputs, self.golden_outputs):
@@ -151,7 +173,7 @@ class BuildLayout:
                 raise FlowError(f"{path} does not exist: the build has no golden frames; rerun `qdet build` with "
                                 "--verify N (N >= 1)")
         try:
-            return np.load(self.golden_inputs), np.load(self.golden_outputs)
+            return np.load(self.golden_inputs), [np.load(p) for p in self.golden_output_files()]
         except (OSError, ValueError) as exc:
             raise FlowError(f"{self.golden_dir}: the golden frames are unreadable ({exc}); rerun the build from "
                             "its verify step: --from verify") from None
@@ -171,6 +193,11 @@ class BuildLayout:
     def folding(self) -> Path:
         """``report/folding.json``: the chosen PE/SIMD per layer."""
         return self.report_dir / "folding.json"
+
+    @property
+    def fifo_sizing(self) -> Path:
+        """``report/fifo_sizing.json``: the reconvergent FIFOs' computed depths (flows.transforms.fifo_sizing)."""
+        return self.report_dir / "fifo_sizing.json"
 
     @property
     def finn_setfolding(self) -> Path:
@@ -211,11 +238,11 @@ class BuildLayout:
         return self.manifest.is_file()
 
     def rtl_is_stale(self) -> bool:
-        """True when the RTL was generated from another fold checkpoint than the build has now (a build resumed
-        with --from re-folded it). RTL without a fold checkpoint beside it (written by hand) is never stale."""
+        """True when the RTL was generated from another hardware graph than the build has now (a build resumed
+        with --from re-folded it). RTL without that checkpoint beside it (written by hand) is never stale."""
         import hashlib
 
-        fold = self.find_checkpoint("fold")
+        fold = self.find_checkpoint(HARDWARE_STEP)
         if fold is None or not self.has_rtl():
             return False
         return self.read_manifest().get("source_sha256") != hashlib.sha256(fold.read_bytes()).hexdigest()

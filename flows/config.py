@@ -35,6 +35,8 @@ class FlowConfig:
     # Replace a finished (or partial) build in ``out`` when starting from the first step; without it, such a build
     # is refused (resume it with ``start`` instead).
     overwrite: bool = False
+    # Depth of the FIFO in front of each layer before the consumer's and the reconvergent paths' needs deepen it.
+    fifo_depth: int = 32
 
     def __post_init__(self) -> None:
         get_board(self.board)  # an unknown board fails here, with the list of known ones
@@ -47,6 +49,8 @@ class FlowConfig:
                             f"{self.clock:g} MHz ({self.clock * 1e6:g} FPS); ask for less, or use --max-fps")
         if self.folding is not None and self.target_fps is not None:
             raise FlowError("--folding and --target-fps exclude each other: the folding file decides the throughput")
+        if self.fifo_depth < 2:
+            raise FlowError(f"--fifo-depth must be >= 2, got {self.fifo_depth}")
         if self.verify_images < 0:
             raise FlowError(f"--verify must be >= 0, got {self.verify_images}")
         for option, path, kind in (("--folding", self.folding, "file"), ("--checkpoint", self.checkpoint, "file"),

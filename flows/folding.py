@@ -129,8 +129,14 @@ def _candidates(model, node, ram_styles: tuple[str, ...] = ("auto",)) -> list[di
         return out
     if kind == "FMPadding":
         return [{node.name: {"SIMD": s}} for s in divisors(op.get_nodeattr("NumChannels"))]
-    if kind in ("Thresholding", "StreamingMaxPool"):
+    if kind in ("Thresholding", "StreamingMaxPool", "DuplicateStreams"):
         return [{node.name: {"PE": pe}} for pe in divisors(op.get_nodeattr("NumChannels"))]
+    if kind == "ElementwiseAdd":
+        return [{node.name: {"PE": pe}} for pe in divisors(int(op.get_nodeattr("out_shape")[-1]))]
+    if kind == "StreamingConcat":
+        return [{node.name: {"SIMD": s}} for s in divisors(math.gcd(*op.get_nodeattr("ChannelsPerStream")))]
+    if kind == "UpsampleNearestNeighbour":
+        return [{node.name: {"SIMD": s}} for s in divisors(op.get_nodeattr("NumChannels"))]
     raise FlowError(f"node {node.name!r} ({node.op_type}): qdet's folder does not know this layer's parallelism "
                     "knobs yet")
 

@@ -134,23 +134,33 @@ class HostOp:
 
 @dataclass(frozen=True)
 class Port:
-    """One side of the accelerator: tensor name, shape, FINN DataType, layout, and the host ops around it."""
+    """One side of the accelerator: tensor name, shape, FINN DataType, layout, the host ops around it, and for an
+    output of a multi-head detector its head's decode parameters (stride, grid, anchors: the model config's entry)."""
 
     name: str
     shape: tuple[int, ...]
     datatype: str
     layout: str
     host_ops: tuple[HostOp, ...] = ()
+    decode: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class IOSpec:
-    """Input and output of the FPGA side, the host ops that surround it, and the decode parameters."""
+    """Input and outputs of the FPGA side, the host ops around each, and the decode parameters.
+
+    A model with several heads has one output port per head, in the order of the exported model's outputs (the
+    accelerator's ``m_axis``, ``m1_axis``, ...)."""
 
     input: Port
-    output: Port
+    outputs: tuple[Port, ...]
     model_config: dict[str, Any]
     packing: str = PACKING
+
+    @property
+    def output(self) -> Port:
+        """The first (for most models the only) output port."""
+        return self.outputs[0]
 
     def to_json(self) -> str:
         """Stable JSON (sorted keys), so the same build writes the same bytes."""
@@ -162,14 +172,23 @@ class IOSpec:
 
     @classmethod
     def load(cls, path: Path) -> IOSpec:
-        """Read a spec written by :meth:`save`."""
+        """Read a spec written by :meth:`save` (one written before several outputs has a single ``output``)."""
         data = json.loads(Path(path).read_text())
 
         def port(d: dict[str, Any]) -> Port:
             ops = tuple(HostOp.from_dict(o) for o in d["host_ops"])
-            return Port(d["name"], tuple(d["shape"]), d["datatype"], d["layout"], ops)
+            return Port(d["name"], tuple(d["shape"]), d["datatype"], d["layout"], ops, d.get("decode", {}))
 
-        return cls(port(data["input"]), port(data["output"]), data["model_config"], data["packing"])
+        outputs = data["outputs"] if "outputs" in data else [data["output"]]
+        return cls(port(data["input"]), tuple(port(o) for o in outputs), data["model_config"], data["packing"])
+
+    def replace_output(self, index: int, **changes: Any) -> IOSpec:
+        """This spec with output ``index``'s fields changed."""
+        from dataclasses import replace
+
+        outputs = list(self.outputs)
+        outputs[index] = replace(outputs[index], **changes)
+        return replace(self, outputs=tuple(outputs))
 
     @property
     def float_input(self) -> bool:
@@ -187,16 +206,17 @@ class IOSpec:
             x = op.apply(x)
         return x
 
-    def host_output(self, hw_out: np.ndarray) -> np.ndarray:
-        """The accelerator's output (integer accumulators) -> the exported model's output."""
+    def host_output(self, hw_out: np.ndarray, index: int = 0) -> np.ndarray:
+        """Output ``index`` of the accelerator (integer accumulators) -> the exported model's output ``index``."""
         x = hw_out.astype(np.float32)
-        for op in self.output.host_ops:
+        for op in self.outputs[index].host_ops:
             x = op.apply(x)
         return x
 
-    def numeric_output_ops(self) -> tuple[HostOp, ...]:
-        """The output ops up to (not including) a final TopK/ArgMax: what maps accumulators to the model's values."""
-        ops = self.output.host_ops
+    def numeric_output_ops(self, index: int = 0) -> tuple[HostOp, ...]:
+        """Output ``index``'s ops up to (not including) a final TopK/ArgMax: what maps accumulators to the model's
+        values."""
+        ops = self.outputs[index].host_ops
         cut = next((i for i, op in enumerate(ops) if op.op in ("TopK", "ArgMax")), len(ops))
         return ops[:cut]
 

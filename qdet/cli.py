@@ -104,7 +104,8 @@ def data_check(
 def train(
     data: Annotated[Path, typer.Option(help="Data set directory with train and val splits.")],
     out: Annotated[Path, typer.Option(help="Run directory (last.pt, best.pt, metrics.json, curves.png).")],
-    model: Annotated[str, typer.Option("--model", "--arch", help="Architecture: tinydet, ultranet or mobiledet.")]
+    model: Annotated[str, typer.Option("--model", "--arch", help="Architecture: tinydet, ultranet, mobiledet or tinyyolo "
+                                                                  "(two heads).")]
     = "tinydet",
     bits: Annotated[str, typer.Option(help="Bit spec: float, w4a4, w8a8, w4a4,first=8,last=8, ...")] = "w4a4",
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
@@ -114,6 +115,8 @@ def train(
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     width: Annotated[float, typer.Option(help="Width (channel) multiplier.")] = 1.0,
     depth: Annotated[Optional[int], typer.Option(help="Blocks at the final resolution (default per arch).")] = None,
+    input_size: Annotated[Optional[str], typer.Option(help="Train at HxW (e.g. 64x64; default: the data set's "
+                                                            "image size).")] = None,
     teacher: Annotated[Optional[Path], typer.Option(help="Float teacher checkpoint for distillation.")] = None,
     kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss.")] = 1.0,
     init: Annotated[Optional[Path], typer.Option(help="Start from this checkpoint's weights (QAT from float).")] = None,
@@ -130,10 +133,19 @@ def train(
     from quant_models.train import TrainConfig, check_train_config
     from quant_models.train import train as run_train
 
+    from quant_models.train import TrainError
+
     spec = parse_bits(bits)
+    size = None
+    if input_size is not None:
+        parts = input_size.lower().split("x")
+        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise TrainError(f"--input-size {input_size!r}: give HxW in pixels, e.g. 64x64")
+        size = (int(parts[0]), int(parts[1]))
     cfg = TrainConfig(data=data, out=out, model=model, bits=None if spec is None else str(spec), epochs=epochs,
                       batch_size=batch_size, lr=lr, seed=seed, device=device, width=width, depth=depth,
-                      teacher=teacher, kd_weight=kd_weight, init=init, resume=resume, overwrite=overwrite)
+                      input_size=size, teacher=teacher, kd_weight=kd_weight, init=init, resume=resume,
+                      overwrite=overwrite)
     layout = check_train_config(cfg)  # every option and path, before any data is loaded
     with chatter_into(layout.log, streams=False):  # the progress bar keeps stderr
         result = run_train(cfg)
@@ -192,7 +204,9 @@ def export(
     with progress("exporting and checking ..."), chatter_into(files.log, mode="w"):
         rep = export_checkpoint(ckpt, out, samples=samples, seed=seed)
     nodes = ", ".join(f"{k} x{v}" for k, v in rep.node_types.items())
-    done("exported", f"{rep.onnx}: input {rep.input_shape} UINT8, output {rep.output_shape}; nodes {nodes}; "
+    outputs = ", ".join([str(rep.output_shape)] + [str(h.shape) for h in rep.more_heads])
+    done("exported", f"{rep.onnx}: input {rep.input_shape} UINT8, output{'s' if rep.more_heads else ''} {outputs}; "
+                     f"nodes {nodes}; "
                      f"checked on {rep.samples} images: {rep.accumulator_mismatches} head accumulators differ, "
                      f"max |float diff| {rep.max_abs_diff:.2e}")
     log_pointer(files.log)
@@ -238,10 +252,13 @@ def build(
                                                                 "from OUT).")] = None,
     stop: Annotated[Optional[str], typer.Option("--to", help="Stop after this step.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a build already in OUT.")] = False,
+    fifo_depth: Annotated[int, typer.Option(help="Depth of the FIFO in front of each layer before its consumer's "
+                                                 "and the reconvergent paths' needs deepen it.")] = 32,
 ) -> None:
     """Compile an exported detector through QONNX/FINN to a folded, verified streaming dataflow graph.
 
-    Steps: qonnx_to_finn, streamline, to_hw_layers, verify, specialize, fold, report. Every step's model is saved
+    Steps: qonnx_to_finn, streamline, to_hw_layers, verify, specialize, fold, stream_links, report. Every step's
+    model is saved
     in OUT/steps; estimates and reports go to OUT/report.
 
     Example: qdet build model.onnx --board pynq-z2 --max-fps --out build --checkpoint runs/w4a4/best.pt
@@ -254,7 +271,7 @@ def build(
         raise FlowError("give exactly one of --target-fps N, --max-fps and --folding FILE")
     cfg = FlowConfig(out=out, board=board, clock_mhz=clock_mhz, target_fps=target_fps, verify_images=verify,
                      verify_data=verify_data, folding=folding, checkpoint=checkpoint, start=start, stop=stop,
-                     overwrite=overwrite)
+                     overwrite=overwrite, fifo_depth=fifo_depth)
     with progress("building ...") as update:  # run_flow checks steps, paths and an existing build first
         run_flow(model, cfg, DEFAULT_STEPS, progress=lambda name, i, n: update(f"step {i + 1}/{n}: {name} ..."))
     layout = cfg.layout
@@ -363,6 +380,7 @@ def _ensure_rtl(layout, mac_style: str | None, regenerate: bool, tree_levels: in
     generated with (an explicit option always takes effect; the others keep the existing RTL's)."""
     from dataclasses import replace
 
+    from flows.build import HARDWARE_STEP
     from hls.gen import GenConfig, generate_rtl
 
     asked = {k: v for k, v in (("mac_style", mac_style), ("tree_levels", tree_levels)) if v is not None}
@@ -378,7 +396,7 @@ def _ensure_rtl(layout, mac_style: str | None, regenerate: bool, tree_levels: in
             changed = ", ".join(f"--{k.replace('_', '-')} {getattr(generated, k)} -> {v}" for k, v in asked.items()
                                 if getattr(generated, k) != v)
             note(f"{layout.rtl_dir} was generated with other options ({changed}); regenerating it")
-    layout.step_checkpoint("fold")  # a build without its fold step gets the message naming what to run
+    layout.step_checkpoint(HARDWARE_STEP)  # a build without it gets the message naming what to run
     with progress("generating RTL ..."):
         generate_rtl(layout, config)
 
@@ -478,6 +496,10 @@ def sim(
     tree_levels: Annotated[Optional[int], typer.Option(help="Adder-tree levels per pipeline stage in the MVAU/VVAU "
                                                             "dot products (0: one combinational stage; default: keep "
                                                             "the existing RTL's, else 0).")] = None,
+    size_fifos: Annotated[bool, typer.Option("--size-fifos", help="First size the reconvergent FIFOs by "
+                                                                  "simulation (their largest occupancy with 4x "
+                                                                  "deeper FIFOs) and set those depths in the "
+                                                                  "build.")] = False,
 ) -> None:
     """Simulate the build's stitched RTL (generated into BUILD/rtl if absent) on its golden frames, bit-exact.
 
@@ -500,6 +522,17 @@ def sim(
     layout.read_golden()  # a build without golden frames fails before anything is generated
     require(simulator)
     _ensure_rtl(layout, mac_style, regenerate, tree_levels)
+    if size_fifos:
+        from sim.fifo_sizing import size_fifos as measure_fifos
+
+        with progress("sizing the reconvergent FIFOs by simulation ..."):
+            sized = measure_fifos(layout, cfg)
+        for name, rec in sized.items():
+            note(f"{name}: largest occupancy {rec['sim_max_occupancy']} (deadlock bound {rec['deadlock_depth']}, "
+                 f"model depth {rec['model_depth']}) -> depth {rec['depth']}")
+        if not sized:
+            note("no reconvergent FIFOs to size (a chain)")
+        _ensure_rtl(layout, mac_style, False, tree_levels)
     with progress(f"simulating {images} frames on {simulator} (log {layout.sim_log}) ..."):
         r = simulate(layout, cfg)
     if layout.has_estimates():

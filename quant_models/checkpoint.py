@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from quant_models.models import Detector, DetectorConfig, build_model
+from quant_models.models import DetectorConfig, Model, build_model
 
 FORMAT = "qdet-checkpoint/1"
 
@@ -40,7 +40,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-def load_model(path: Path) -> tuple[Detector, dict[str, Any]]:
+def load_model(path: Path) -> tuple[Model, dict[str, Any]]:
     """Rebuild the detector stored in a checkpoint, in eval mode on the CPU; returns (model, checkpoint dict)."""
     ckpt = read_checkpoint(path)
     cfg = DetectorConfig.from_dict(ckpt["model_config"])

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quant_models.models import Detector
+from quant_models.models import Model, TinyYolo
+from quant_models.models.tinyyolo import layer_bits as yolo_layer_bits
 
 FLOAT_BITS = 32
 
@@ -52,8 +53,44 @@ class Complexity:
         return sum(layer.bops for layer in self.layers)
 
 
-def model_complexity(model: Detector) -> Complexity:
+def _conv_cost(name: str, params: int, out_hw: tuple[int, int], weight_bits: int, input_bits: int) -> LayerCost:
+    macs = params * out_hw[0] * out_hw[1]
+    return LayerCost(name, params, weight_bits, input_bits, macs, macs * weight_bits * input_bits)
+
+
+def _tinyyolo_complexity(model: TinyYolo) -> Complexity:
+    """tinyyolo's graph is not a chain: each conv's resolution and input bits come from its place in the layout."""
+    spec, lay = model.cfg.bit_spec, model.layout
+    h, w = model.cfg.input_size
+
+    def bits(index: int | None) -> tuple[int, int | None]:  # (weight bits, output act bits) of conv ``index``
+        if spec is None:
+            return FLOAT_BITS, FLOAT_BITS
+        b = yolo_layer_bits(spec, lay, index)
+        return b.weight, b.act
+
+    def input_bits(source: int | None) -> int:
+        if spec is None:
+            return FLOAT_BITS
+        return spec.input_bits if source is None else bits(source)[1]
+
+    layers = []
+    for i, layer in enumerate(lay.layers):
+        conv = layer.conv
+        params = conv.in_ch // conv.groups * conv.out_ch * conv.kernel ** 2
+        s = layer.out_stride
+        layers.append(_conv_cost(layer.name, params, (h // s, w // s), bits(i)[0], input_bits(layer.input_from)))
+    for index, head, source, stride in zip(lay.head_indices, model.heads, lay.head_inputs, model.strides):
+        params = head.in_channels * head.out_channels
+        layers.append(_conv_cost(f"head{stride}", params, (h // stride, w // stride), bits(index)[0],
+                                 input_bits(source)))
+    return Complexity(tuple(layers))
+
+
+def model_complexity(model: Model) -> Complexity:
     """Per-layer parameters, weight bits, MACs and BOPs of ``model`` at its configured input size."""
+    if isinstance(model, TinyYolo):
+        return _tinyyolo_complexity(model)
     spec = model.cfg.bit_spec
     h, w = model.cfg.input_size
     n = len(model.plan) + 1

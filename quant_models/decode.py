@@ -6,11 +6,14 @@ anchor). The box parametrisation is YOLOv5's bounded one, which keeps gradients 
     cx = (2 * sigmoid(tx) - 0.5 + col) / grid_w          w = anchor_w * (2 * sigmoid(tw)) ** 2
     cy = (2 * sigmoid(ty) - 0.5 + row) / grid_h          h = anchor_h * (2 * sigmoid(th)) ** 2
 
-Coordinates are fractions of the input image; ``score = sigmoid(obj) * sigmoid(cls)``.
+Coordinates are fractions of the input image; ``score = sigmoid(obj) * sigmoid(cls)``. A multi-scale model
+(tinyyolo) has one such map per output, each with its own grid and anchor set: :func:`decode_heads` decodes them
+all and merges their boxes before one NMS.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -70,24 +73,51 @@ class DecodeConfig:
     pre_nms_top_k: int = 1000
 
 
-def decode(output: torch.Tensor, anchors: tuple[tuple[float, float], ...], num_classes: int,
+Anchors = tuple[tuple[float, float], ...]
+
+
+def as_outputs(output: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """A model's output as a tuple of head maps: a single-output detector's tensor becomes a 1-tuple."""
+    return (output,) if isinstance(output, torch.Tensor) else tuple(output)
+
+
+def _head_candidates(output: torch.Tensor, anchors: Anchors, num_classes: int,
+                     image_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One head map -> pixel xyxy boxes (B, A*H*W, 4) and class scores (B, A*H*W, C)."""
+    pred = split_head(output.float(), len(anchors), num_classes)
+    boxes = decode_boxes(pred, torch.tensor(anchors, dtype=torch.float32, device=output.device))
+    h, w = image_size
+    boxes = (boxes * torch.tensor([w, h, w, h], dtype=boxes.dtype, device=boxes.device)).clamp_min(0)
+    boxes = torch.minimum(boxes, torch.tensor([w, h, w, h], dtype=boxes.dtype, device=boxes.device))
+    scores = torch.sigmoid(pred[..., 4:5]) * torch.sigmoid(pred[..., 5:])  # (B, A, H, W, C)
+    b = output.shape[0]
+    return boxes.reshape(b, -1, 4), scores.reshape(b, -1, num_classes)
+
+
+def decode(output: torch.Tensor, anchors: Anchors, num_classes: int,
            image_size: tuple[int, int], cfg: DecodeConfig = DecodeConfig()) -> list[Detections]:
     """Decode a batch of raw head maps into per-image detections in input-image pixels, after class-aware NMS.
 
     Every (cell, anchor, class) whose score passes the threshold is a candidate, so one box may carry several
     classes, as COCO-style evaluation expects.
     """
-    num_anchors = len(anchors)
-    pred = split_head(output.float(), num_anchors, num_classes)
-    boxes = decode_boxes(pred, torch.tensor(anchors, dtype=torch.float32, device=output.device))
-    h, w = image_size
-    boxes = (boxes * torch.tensor([w, h, w, h], dtype=boxes.dtype, device=boxes.device)).clamp_min(0)
-    boxes = torch.minimum(boxes, torch.tensor([w, h, w, h], dtype=boxes.dtype, device=boxes.device))
-    scores = torch.sigmoid(pred[..., 4:5]) * torch.sigmoid(pred[..., 5:])  # (B, A, H, W, C)
+    return decode_heads((output,), (anchors,), num_classes, image_size, cfg)
+
+
+def decode_heads(outputs: Sequence[torch.Tensor], anchor_sets: Sequence[Anchors], num_classes: int,
+                 image_size: tuple[int, int], cfg: DecodeConfig = DecodeConfig()) -> list[Detections]:
+    """:func:`decode` over several outputs: ``outputs[i]`` is decoded on its own grid with ``anchor_sets[i]``
+    (a model config's ``anchor_sets``), and the boxes of all outputs compete in one class-aware NMS, so an object
+    seen by two scales is reported once."""
+    if len(outputs) != len(anchor_sets):
+        raise ValueError(f"{len(outputs)} head maps but {len(anchor_sets)} anchor sets")
+    parts = [_head_candidates(o, a, num_classes, image_size) for o, a in zip(outputs, anchor_sets)]
+    boxes = torch.cat([p[0] for p in parts], 1)
+    scores = torch.cat([p[1] for p in parts], 1)
     results = []
-    for b in range(output.shape[0]):
-        s = scores[b].reshape(-1, num_classes)
-        bx = boxes[b].reshape(-1, 4)
+    for b in range(boxes.shape[0]):
+        s = scores[b]
+        bx = boxes[b]
         cand, cls = torch.nonzero(s > cfg.score_threshold, as_tuple=True)
         cand_scores = s[cand, cls]
         if cand_scores.numel() > cfg.pre_nms_top_k:

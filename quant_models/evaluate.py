@@ -10,16 +10,16 @@ import torch
 
 from quant_models.checkpoint import load_model
 from quant_models.data import DetectionTensors, load_dataset, to_tensors
-from quant_models.decode import DecodeConfig, Detections, decode
+from quant_models.decode import DecodeConfig, Detections, as_outputs, decode_heads
 from quant_models.device import check_device
 from quant_models.draw import draw_detections
 from quant_models.metrics import MapResult, detection_map
-from quant_models.models import Detector
+from quant_models.models import Model
 from quant_models.run_layout import RunLayout
 
 
 @torch.no_grad()
-def predict(model: Detector, images: torch.Tensor, batch_size: int = 64, device: str = "cpu",
+def predict(model: Model, images: torch.Tensor, batch_size: int = 64, device: str = "cpu",
             decode_cfg: DecodeConfig = DecodeConfig()) -> list[Detections]:
     """Detections (in model-input pixels, on the CPU) for uint8 images (N, 3, H, W)."""
     was_training = model.training
@@ -27,7 +27,8 @@ def predict(model: Detector, images: torch.Tensor, batch_size: int = 64, device:
     out: list[Detections] = []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device).float()
-        dets = decode(model(batch), model.cfg.anchors, model.cfg.num_classes, model.cfg.input_size, decode_cfg)
+        dets = decode_heads(as_outputs(model(batch)), model.cfg.anchor_sets, model.cfg.num_classes,
+                            model.cfg.input_size, decode_cfg)
         out += [Detections(d.boxes.cpu(), d.scores.cpu(), d.labels.cpu()) for d in dets]
     model.train(was_training)
     return out
@@ -44,7 +45,7 @@ def targets_of(tensors: DetectionTensors) -> list[dict[str, torch.Tensor]]:
     return result
 
 
-def evaluate_tensors(model: Detector, tensors: DetectionTensors, device: str = "cpu",
+def evaluate_tensors(model: Model, tensors: DetectionTensors, device: str = "cpu",
                      batch_size: int = 64) -> tuple[MapResult, list[Detections]]:
     """mAP of ``model`` on already-loaded tensors; also returns the predictions."""
     preds = predict(model, tensors.images, batch_size, device)

@@ -2,7 +2,9 @@
 
 The exported graph takes raw 8-bit pixels (its input is annotated UINT8) and ends at the head's float output
 (integer accumulators times a per-channel scale, plus a bias): the scale and bias are host-side work for the
-hardware flow, recorded by ``Detector.head_scale_bias``.
+hardware flow, recorded by ``Detector.head_scale_bias``. A multi-scale model (tinyyolo) has one graph output per
+head, in the model's output order; the model config in the metadata lists each output's decode parameters
+(``heads``: index, stride, grid, anchors, and the ONNX output's name).
 
 The check runs QONNX's own executor on sample images and compares with the torch model twice: the float outputs
 (to float tolerance) and the integer head accumulators recovered from them, which must be equal exactly.
@@ -18,11 +20,13 @@ import numpy as np
 import torch
 
 from quant_models.checkpoint import load_model
-from quant_models.models import Detector
+from quant_models.decode import as_outputs
+from quant_models.models import Model
 
-# ONNX ops of an exported qdet detector that the FINN flow maps to hardware (or streamlines away).
+# ONNX ops of an exported qdet detector that the FINN flow maps to hardware (or streamlines away). Resize
+# (nearest, x2) and Concat are tinyyolo's neck: FINN has nearest-neighbour upsampling and concat layers.
 FINN_MAPPABLE_OPS = frozenset({"Quant", "BipolarQuant", "Conv", "BatchNormalization", "Relu", "MaxPool", "Mul",
-                               "Div", "Add"})
+                               "Div", "Add", "Resize", "Concat"})
 
 
 MODEL_CONFIG_KEY = "qdet.model_config"  # ONNX metadata entry holding the detector's config as JSON
@@ -33,8 +37,19 @@ class ExportError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class HeadReport:
+    """One further output of a multi-head export: its ONNX name, shape, and host-side scale and bias."""
+
+    output: str
+    shape: tuple[int, ...]
+    scale: list[float]
+    bias: list[float]
+
+
+@dataclass(frozen=True)
 class ExportReport:
-    """Result of an export and its check."""
+    """Result of an export and its check. ``output_shape``, ``head_scale`` and ``head_bias`` are output 0's;
+    ``more_heads`` has the further outputs of a multi-head model, in order (empty for a single head)."""
 
     onnx: str
     node_types: dict[str, int]
@@ -45,6 +60,7 @@ class ExportReport:
     output_shape: tuple[int, ...]
     head_scale: list[float]
     head_bias: list[float]
+    more_heads: tuple[HeadReport, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,7 +78,19 @@ def export_files(out: Path) -> ExportFiles:
     return ExportFiles(onnx=out, report=out.with_suffix(".json"), log=out.with_suffix(".export.log"))
 
 
-def export_model(model: Detector, out: Path) -> None:
+def model_metadata(model: Model, output_names: list[str]) -> dict:
+    """The model config written into the ONNX metadata (``MODEL_CONFIG_KEY``): ``cfg.to_dict()``, and for a
+    multi-head model each ``heads`` entry also names its ONNX output (``onnx_output``)."""
+    data = model.cfg.to_dict()
+    if len(output_names) != model.num_outputs:
+        raise ExportError(f"the exported graph has {len(output_names)} outputs, {model.cfg.arch} has "
+                          f"{model.num_outputs}")
+    for head, name in zip(data.get("heads", ()), output_names):
+        head["onnx_output"] = name
+    return data
+
+
+def export_model(model: Model, out: Path) -> None:
     """Export ``model`` to QONNX at ``out`` and clean it up (shape inference, constant folding, naming)."""
     from brevitas.export import export_qonnx
     from qonnx.core.datatype import DataType
@@ -80,7 +108,8 @@ def export_model(model: Detector, out: Path) -> None:
     wrapped = cleanup_model(ModelWrapper(str(out)))
     wrapped.set_tensor_datatype(wrapped.graph.input[0].name, DataType["UINT8"])  # raw pixels, no scaling
     # The compile flow needs the decode parameters (anchors, classes, input size) to write its io_spec.
-    wrapped.set_metadata_prop(MODEL_CONFIG_KEY, json.dumps(model.cfg.to_dict(), sort_keys=True))
+    names = [o.name for o in wrapped.graph.output]
+    wrapped.set_metadata_prop(MODEL_CONFIG_KEY, json.dumps(model_metadata(model, names), sort_keys=True))
     wrapped.save(str(out))
     # torch's exporter leaves the weights in a side file that the saved (self-contained) model no longer uses.
     out.with_name(out.name + ".data").unlink(missing_ok=True)
@@ -94,17 +123,22 @@ def unmappable_nodes(onnx_path: Path) -> list[tuple[str, str]]:
     return [(n.name, n.op_type) for n in graph.node if n.op_type not in FINN_MAPPABLE_OPS]
 
 
-def check_export(model: Detector, onnx_path: Path, samples: torch.Tensor, *, strict: bool = True) -> ExportReport:
+def check_export(model: Model, onnx_path: Path, samples: torch.Tensor, *, strict: bool = True) -> ExportReport:
     """Execute the QONNX graph on uint8 ``samples`` (N, 3, H, W) and compare with the torch model.
 
-    Every sample is compared and the differing head accumulators are counted over all of them; then, if any
-    differ, ExportError names the first differing sample, the total and the samples that differ. ``strict=False``
-    returns the report with that count instead of raising."""
+    Every sample is compared, on every output (a multi-head model's graph outputs in the model's output order),
+    and the differing head accumulators are counted over all of them; then, if any differ, ExportError names the
+    first differing sample, the total and the samples that differ. ``strict=False`` returns the report with that
+    count instead of raising."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
 
     wrapped = ModelWrapper(str(onnx_path))
-    in_name, out_name = wrapped.graph.input[0].name, wrapped.graph.output[0].name
+    in_name = wrapped.graph.input[0].name
+    out_names = [o.name for o in wrapped.graph.output]
+    if len(out_names) != model.num_outputs:
+        raise ExportError(f"{onnx_path}: {len(out_names)} graph outputs, {model.cfg.arch} has {model.num_outputs}")
+    several = len(out_names) > 1
     model = model.cpu().eval()
     max_diff, mismatches = 0.0, 0
     differing: list[int] = []  # indices of the samples with at least one differing accumulator
@@ -112,36 +146,43 @@ def check_export(model: Detector, onnx_path: Path, samples: torch.Tensor, *, str
     for i, image in enumerate(samples):
         x = image.unsqueeze(0).float()
         with torch.no_grad():
-            ref = model(x)
-        got = torch.from_numpy(np.asarray(execute_onnx(wrapped, {in_name: x.numpy()})[out_name]))
-        if got.shape != ref.shape:
-            raise ExportError(f"{onnx_path}: output shape {tuple(got.shape)} != torch {tuple(ref.shape)}")
-        max_diff = max(max_diff, float((got - ref).abs().max()))
-        acc_ref, acc_got = model.head_accumulators(ref), model.head_accumulators(got)
-        bad = int((acc_ref != acc_got).sum())
-        mismatches += bad
-        if bad:
-            if not differing:
+            refs = as_outputs(model(x))
+        results = execute_onnx(wrapped, {in_name: x.numpy()})
+        bad_here = 0
+        for head, (name, ref) in enumerate(zip(out_names, refs)):
+            got = torch.from_numpy(np.asarray(results[name]))
+            if got.shape != ref.shape:
+                raise ExportError(f"{onnx_path}: output {name} shape {tuple(got.shape)} != torch {tuple(ref.shape)}")
+            max_diff = max(max_diff, float((got - ref).abs().max()))
+            acc_ref, acc_got = model.head_accumulators(ref, head), model.head_accumulators(got, head)
+            bad = int((acc_ref != acc_got).sum())
+            if bad and not differing and not bad_here:
                 where = tuple(torch.nonzero(acc_ref != acc_got)[0].tolist())
-                first = (f"{bad} head accumulators differ, first at (n, channel, row, col) = {list(where)}: torch "
-                         f"{int(acc_ref[where])}, QONNX {int(acc_got[where])}")
+                output = f" of output {head} ({name})" if several else ""
+                first = (f"{bad} head accumulators{output} differ, first at (n, channel, row, col) = {list(where)}: "
+                         f"torch {int(acc_ref[where])}, QONNX {int(acc_got[where])}")
+            bad_here += bad
+        mismatches += bad_here
+        if bad_here:
             differing.append(i)
     if mismatches and strict:
         raise ExportError(f"{onnx_path}: QONNX execution differs from torch on sample {differing[0]}: {first}; "
                           f"{mismatches} head accumulators differ over all {len(samples)} samples, in samples "
                           f"{differing}")
-    scale, bias = model.head_scale_bias()
+    heads = []
+    for head, name in enumerate(out_names):
+        scale, bias = model.head_scale_bias(head)
+        heads.append(HeadReport(name, tuple(wrapped.get_tensor_shape(name)), scale.tolist(), bias.tolist()))
     node_types: dict[str, int] = {}
     for node in wrapped.graph.node:
         node_types[node.op_type] = node_types.get(node.op_type, 0) + 1
     return ExportReport(onnx=str(onnx_path), node_types=dict(sorted(node_types.items())), samples=len(samples),
                         max_abs_diff=max_diff, accumulator_mismatches=mismatches,
-                        input_shape=tuple(wrapped.get_tensor_shape(in_name)),
-                        output_shape=tuple(wrapped.get_tensor_shape(out_name)),
-                        head_scale=scale.tolist(), head_bias=bias.tolist())
+                        input_shape=tuple(wrapped.get_tensor_shape(in_name)), output_shape=heads[0].shape,
+                        head_scale=heads[0].scale, head_bias=heads[0].bias, more_heads=tuple(heads[1:]))
 
 
-def sample_images(model: Detector, count: int, seed: int) -> torch.Tensor:
+def sample_images(model: Model, count: int, seed: int) -> torch.Tensor:
     """Random uint8 test images, deterministic by seed."""
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(0, 256, (count, 3, *model.cfg.input_size), generator=gen, dtype=torch.uint8)
@@ -157,7 +198,8 @@ def export_checkpoint(ckpt: Path, out: Path, samples: int = 4, seed: int = 0,
     if bad:
         listing = ", ".join(f"{name} ({op})" for name, op in bad[:10])
         raise ExportError(f"{out} has nodes FINN cannot map: {listing}. Keep the model to conv-BN-quant ReLU-max "
-                          "pool blocks and a conv head (see quant_models/models)")
+                          "pool blocks, residual adds, nearest upsampling, concats and conv heads (see "
+                          "quant_models/models)")
     inputs = sample_images(model, samples, seed)
     if images is not None:
         inputs = torch.cat([inputs, images.to(torch.uint8)])

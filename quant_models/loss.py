@@ -4,10 +4,15 @@ Assignment: a ground-truth box is matched to every anchor whose width/height rat
 ``anchor_ratio`` (and always to its best anchor), in the cell holding its centre and in the one or two
 neighbouring cells nearest to the centre. More positives per object make a small detector converge in few epochs,
 which matters when the whole training budget is minutes on two CPU cores.
+
+Several outputs (tinyyolo): each ground truth goes to the output holding its best-matching anchor over *all*
+anchor sets, as YOLOv3 assigns scales, and within that output it is matched as above (:func:`best_heads`,
+:func:`detection_loss_heads`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -120,6 +125,69 @@ def detection_loss(output: torch.Tensor, boxes: torch.Tensor, labels: torch.Tens
     return total, {"box": float(lbox.detach()), "obj": float(lobj.detach()), "cls": float(lcls.detach())}
 
 
+def best_heads(boxes: torch.Tensor, labels: torch.Tensor, anchor_sets: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Output index (B, M) of each ground truth: the one whose anchor set holds the anchor of highest shape IoU
+    (box and anchor sharing a centre) over all sets; -1 for padding. Ties go to the earlier output."""
+    wh = (boxes[..., 2:] - boxes[..., :2]).clamp_min(1e-6)  # (B, M, 2)
+    flat = torch.cat(list(anchor_sets)).to(wh)  # (K, 2)
+    inter = torch.minimum(wh[..., None, :], flat).prod(-1)  # (B, M, K)
+    shape_iou = inter / (wh.prod(-1)[..., None] + flat.prod(-1) - inter)
+    owner = torch.cat([torch.full((len(a),), i, device=wh.device) for i, a in enumerate(anchor_sets)])
+    return torch.where(labels >= 0, owner[shape_iou.argmax(-1)], -1)
+
+
+def detection_loss_heads(outputs: Sequence[torch.Tensor], boxes: torch.Tensor, labels: torch.Tensor,
+                         anchor_sets: Sequence[torch.Tensor], num_classes: int,
+                         weights: LossWeights = LossWeights()) -> tuple[torch.Tensor, dict[str, float]]:
+    """:func:`detection_loss` over several outputs, ``outputs[i]`` with anchors ``anchor_sets[i]``.
+
+    A ground truth is a positive only on its :func:`best_heads` output. Every term counts each of its items once,
+    wherever it is: box and class terms average over the positives of all outputs, objectness over the cells of
+    all outputs, as the single-output loss does, so a stride-8 map weighs 4x a stride-16 one (close to YOLOv5's
+    4:1 balance of those scales). Against averaging the two maps' objectness means instead, on the CPU bench
+    budget (bench/accuracy.py, section cpu-arch, one seed each): float tinyyolo 0.458 against 0.429 mAP@0.5, W4A4
+    0.350 against 0.358, so no clear winner on accuracy. With one output this is :func:`detection_loss` itself."""
+    if len(outputs) != len(anchor_sets):
+        raise ValueError(f"{len(outputs)} head maps but {len(anchor_sets)} anchor sets")
+    if len(outputs) == 1:
+        return detection_loss(outputs[0], boxes, labels, anchor_sets[0], num_classes, weights)
+    owner = best_heads(boxes, labels, anchor_sets)
+    ious, cls_logits, cls_labels, obj_logits, obj_targets = [], [], [], [], []
+    for i, (output, anchors) in enumerate(zip(outputs, anchor_sets)):
+        pred = split_head(output, len(anchors), num_classes)
+        _, _, gh, gw, _ = pred.shape
+        pos = assign(boxes, torch.where(owner == i, labels, -1), anchors, (gh, gw), weights.anchor_ratio)
+        tobj = torch.zeros(pred.shape[:4], device=pred.device, dtype=pred.dtype)
+        if len(pos.batch):
+            cell_pred = pred[pos.batch, pos.anchor, pos.row, pos.col]
+            g = giou(boxes_from_terms(cell_pred[:, :4], pos.col, pos.row, (gh, gw), anchors[pos.anchor]), pos.box)
+            tobj[pos.batch, pos.anchor, pos.row, pos.col] = g.detach().clamp_min(0).to(tobj.dtype)
+            ious.append(g)
+            cls_logits.append(cell_pred[:, 5:])
+            cls_labels.append(pos.label)
+        obj_logits.append(pred[..., 4].reshape(-1))
+        obj_targets.append(tobj.reshape(-1))
+    lobj = F.binary_cross_entropy_with_logits(torch.cat(obj_logits), torch.cat(obj_targets))
+    lbox = lcls = lobj.new_zeros(())
+    if ious:
+        lbox = (1 - torch.cat(ious)).mean()
+        logits = torch.cat(cls_logits)
+        lcls = F.binary_cross_entropy_with_logits(logits, F.one_hot(torch.cat(cls_labels), num_classes).to(logits))
+    total = weights.box * lbox + weights.obj * lobj + weights.cls * lcls
+    return total, {"box": float(lbox.detach()), "obj": float(lobj.detach()), "cls": float(lcls.detach())}
+
+
+def distillation_loss_heads(students: Sequence[torch.Tensor], teachers: Sequence[torch.Tensor], anchors_per_head: int,
+                            num_classes: int) -> torch.Tensor:
+    """:func:`distillation_loss` averaged over outputs (with one output, that loss itself)."""
+    if len(students) != len(teachers):
+        raise ValueError(f"{len(students)} student head maps but {len(teachers)} teacher maps")
+    if len(students) == 1:
+        return distillation_loss(students[0], teachers[0], anchors_per_head, num_classes)
+    return torch.stack([distillation_loss(s, t, anchors_per_head, num_classes)
+                        for s, t in zip(students, teachers)]).mean()
+
+
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, num_anchors: int,
                       num_classes: int) -> torch.Tensor:
     """Match the teacher's head outputs: objectness and class probabilities (soft BCE) and box terms (L2 on the
@@ -136,4 +204,5 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, num_anchors:
     return obj + cls + box
 
 
-__all__ = ["LossWeights", "Positives", "assign", "detection_loss", "distillation_loss", "giou"]
+__all__ = ["LossWeights", "Positives", "assign", "best_heads", "detection_loss", "detection_loss_heads",
+           "distillation_loss", "distillation_loss_heads", "giou"]

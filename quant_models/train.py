@@ -31,11 +31,12 @@ from tqdm import tqdm
 from quant_models.anchors import kmeans_anchors
 from quant_models.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from quant_models.data import AugmentConfig, DetectionTensors, augment_batch, load_dataset, to_tensors
+from quant_models.decode import as_outputs
 from quant_models.device import DeviceError, check_device
 from quant_models.evaluate import evaluate_tensors
-from quant_models.loss import LossWeights, detection_loss, distillation_loss
-from quant_models.models import (ARCHITECTURES, Detector, DetectorConfig, build_model, default_config,
-                                 validate_bits)
+from quant_models.loss import LossWeights, detection_loss_heads, distillation_loss_heads
+from quant_models.models import ARCHITECTURES, DetectorConfig, Model, build_model, default_config, validate_bits
+from quant_models.models.config import order_anchors, plan_stride
 from quant_models.plots import plot_training_curves
 from quant_models.run_layout import RunLayout
 
@@ -64,6 +65,7 @@ class TrainConfig:
     device: str = "cpu"
     width: float = 1.0
     depth: int | None = None
+    input_size: tuple[int, int] | None = None  # (H, W) the images are resized to; None: the architecture's default
     auto_anchors: bool = True
     teacher: Path | None = None
     kd_weight: float = 1.0
@@ -117,19 +119,32 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 def _model_config(cfg: TrainConfig, train: DetectionTensors, base: DetectorConfig | None) -> DetectorConfig:
     names = train.class_names
     if base is not None:  # teacher / float init fix the head layout (anchors, classes)
+        outputs = default_config(cfg.model, 1).head_strides
+        if base.head_strides != outputs:
+            raise TrainError(f"the teacher/init checkpoint is a {base.arch} with "
+                             f"{_outputs(base.head_strides)}, a {cfg.model} has {_outputs(outputs)}: use a "
+                             f"checkpoint of a model with the same outputs")
         if base.num_classes != len(names):
             raise TrainError(f"the teacher/init checkpoint predicts {base.num_classes} classes, the data set has "
                              f"{len(names)}: use a checkpoint trained on the same classes")
-        return default_config(cfg.model, len(names), cfg.bits, cfg.width, cfg.depth, names, base.anchors)
-    model_cfg = default_config(cfg.model, len(names), cfg.bits, cfg.width, cfg.depth, names)
+        return default_config(cfg.model, len(names), cfg.bits, cfg.width, cfg.depth, names, base.anchors,
+                              cfg.input_size)
+    model_cfg = default_config(cfg.model, len(names), cfg.bits, cfg.width, cfg.depth, names,
+                               input_size=cfg.input_size)
     if cfg.auto_anchors:
         keep = train.labels >= 0
         wh = (train.boxes[..., 2:] - train.boxes[..., :2])[keep].numpy()
-        model_cfg = model_cfg.with_(anchors=kmeans_anchors(wh, model_cfg.num_anchors))
+        # k-means sorts by area; a multi-scale model puts the small ones on its fine output, the large on its coarse.
+        model_cfg = model_cfg.with_(anchors=order_anchors(kmeans_anchors(wh, model_cfg.num_anchors),
+                                                          model_cfg.head_strides))
     return model_cfg
 
 
-def _load_init(model: Detector, path: Path) -> None:
+def _outputs(strides: tuple[int, ...]) -> str:
+    return f"outputs at strides {', '.join(map(str, strides))}" if strides else "one output"
+
+
+def _load_init(model: Model, path: Path) -> None:
     """Load float (or other-precision) weights into ``model`` for QAT; only quantizer state may be missing."""
     state = read_checkpoint(path)["model"]
     result = model.load_state_dict(state, strict=False)
@@ -162,9 +177,13 @@ def check_train_config(cfg: TrainConfig) -> RunLayout:
     if cfg.model not in ARCHITECTURES:
         raise TrainError(f"--model {cfg.model}: unknown architecture; known: {', '.join(sorted(ARCHITECTURES))}")
     try:
-        default_config(cfg.model, 1, None, cfg.width, cfg.depth)
+        model_cfg = default_config(cfg.model, 1, None, cfg.width, cfg.depth, input_size=cfg.input_size)
     except ValueError as exc:  # width <= 0, depth < 0: the message names the flag
         raise TrainError(str(exc)) from exc
+    stride = plan_stride(ARCHITECTURES[cfg.model](model_cfg))
+    if any(side <= 0 or side % stride for side in model_cfg.input_size):
+        raise TrainError(f"input size {model_cfg.input_size[0]}x{model_cfg.input_size[1]}: {cfg.model} needs both "
+                         f"sides a multiple of its stride {stride}")
     validate_bits(cfg.bits, cfg.model, cfg.width, cfg.depth)
     layout = RunLayout(Path(cfg.out)).check_writable("--out")
     if cfg.resume and not layout.last.is_file():
@@ -193,7 +212,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     for path in (cfg.teacher, cfg.init) if ckpt is None else ():  # a resumed run has its own model config
         if path is not None:
             base = DetectorConfig.from_dict(read_checkpoint(path)["model_config"])
-    data, size = Path(cfg.data), _input_size(cfg)
+    # A resumed run keeps its own input size; a new one takes --input-size or the architecture's.
+    size = tuple(ckpt["model_config"]["input_size"]) if ckpt is not None else _input_size(cfg)
+    data = Path(cfg.data)
     train_set, val_set = (to_tensors(load_dataset(data, split), size, cache_dir=data / ".cache")
                           for split in ("train", "val"))
     if ckpt is not None:
@@ -220,7 +241,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-    anchors = torch.tensor(model_cfg.anchors, dtype=torch.float32, device=device)
+    anchor_sets = [torch.tensor(a, dtype=torch.float32, device=device) for a in model_cfg.anchor_sets]
     images_dev = train_set.images.to(device)
     boxes_dev, labels_dev = train_set.boxes.to(device), train_set.labels.to(device)
     if cfg.overwrite:
@@ -238,12 +259,12 @@ def train(cfg: TrainConfig) -> TrainResult:
         for step, start in enumerate(report.batches(batches, epoch)):
             idx = order[start:start + cfg.batch_size]
             imgs, boxes, labels = augment_batch(images_dev[idx], boxes_dev[idx], labels_dev[idx], cfg.augment, gen)
-            output = model(imgs)
-            loss, parts = detection_loss(output, boxes, labels, anchors, model_cfg.num_classes, cfg.loss)
+            output = as_outputs(model(imgs))
+            loss, parts = detection_loss_heads(output, boxes, labels, anchor_sets, model_cfg.num_classes, cfg.loss)
             if teacher is not None:
                 with torch.no_grad():
-                    t_out = teacher(imgs)
-                kd = distillation_loss(output, t_out, model_cfg.num_anchors, model_cfg.num_classes)
+                    t_out = as_outputs(teacher(imgs))
+                kd = distillation_loss_heads(output, t_out, model_cfg.anchors_per_head, model_cfg.num_classes)
                 loss = loss + cfg.kd_weight * kd
                 parts["kd"] = float(kd.detach())
             optimizer.zero_grad(set_to_none=True)
@@ -314,7 +335,7 @@ class _Progress:
 
 
 def _input_size(cfg: TrainConfig) -> tuple[int, int]:
-    return default_config(cfg.model, 1).input_size
+    return cfg.input_size or default_config(cfg.model, 1).input_size
 
 
 def _sync(device: str) -> None:
@@ -322,14 +343,16 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _load_teacher(cfg: TrainConfig, student: DetectorConfig, device: str) -> Detector | None:
+def _load_teacher(cfg: TrainConfig, student: DetectorConfig, device: str) -> Model | None:
     if cfg.teacher is None:
         return None
     teacher, _ = load_model(cfg.teacher)
-    if teacher.cfg.anchors != student.anchors or teacher.cfg.num_classes != student.num_classes:
-        raise TrainError(f"teacher {cfg.teacher} has another head layout (anchors/classes) than the student")
+    if (teacher.cfg.anchors != student.anchors or teacher.cfg.num_classes != student.num_classes
+            or teacher.cfg.head_strides != student.head_strides):
+        raise TrainError(f"teacher {cfg.teacher} has another head layout (anchors/classes/outputs) than the student")
     probe = torch.zeros(1, 3, *student.input_size)
-    if teacher(probe).shape != build_model(student)(probe).shape:
+    shapes = [[o.shape for o in as_outputs(m(probe))] for m in (teacher, build_model(student))]
+    if shapes[0] != shapes[1]:
         raise TrainError(f"teacher {cfg.teacher} ({teacher.cfg.arch}) outputs another grid than the student")
     for p in teacher.parameters():
         p.requires_grad_(False)

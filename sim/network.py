@@ -94,6 +94,7 @@ class SimResult:
     frame_done_cycles: list[int] = field(default_factory=list)
     link_stats: list[dict] = field(default_factory=list)
     layers: list[dict] = field(default_factory=list)
+    fifo_occupancy: list[dict] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -117,8 +118,27 @@ def render_harness(manifest: dict, capacity: int, hdl_clock: bool = False) -> st
              for i, l in enumerate(manifest["links"])]
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
     return env.from_string(_TEMPLATE.read_text()).render(
-        in_pad=manifest["ports"]["s_axis"]["width"], out_pad=manifest["ports"]["m_axis"]["width"],
+        in_pad=manifest["ports"]["s_axis"]["width"], outs=output_ports(manifest), fifos=fifo_stages(manifest),
         capacity=capacity, links=links, hdl_clock=hdl_clock)
+
+
+def output_ports(manifest: dict) -> list[dict]:
+    """The top's output ports in order (``m_axis``, ``m1_axis``, ...), each with its name."""
+    from hls.gen.stitch import output_port
+
+    ports, index = [], 0
+    while output_port(index) in manifest["ports"]:
+        ports.append(dict(manifest["ports"][output_port(index)], name=output_port(index)))
+        index += 1
+    return ports
+
+
+def fifo_stages(manifest: dict) -> list[dict]:
+    """Every FIFO instance with its name, depth and the indices of its input and output links."""
+    index = {l["name"]: i for i, l in enumerate(manifest["links"])}
+    return [{"name": s["node"], "instance": s["instance"], "depth": s["parameters"]["DEPTH"],
+             "in_index": index[s["link_in"]], "out_index": index[s["link_out"]]}
+            for s in manifest["stages"] if s["role"] == "fifo"]
 
 
 def input_lines(manifest: dict, frames: np.ndarray) -> list[str]:
@@ -133,24 +153,28 @@ class Trace:
     """A parsed trace.txt."""
 
     frame_start: dict[int, int]
-    out_cycles: list[int]
-    out_words: list[str]
+    out_cycles: dict[int, list[int]]  # per output port
+    out_words: dict[int, list[str]]
     status: str
     end_cycle: int
     links: list[tuple[str, int, int, int]]
     stats: list[tuple[int, int, int, int]]
+    fifo_max: dict[int, int]
 
 
 def read_trace(path: Path) -> Trace:
     """Parse the harness's trace file."""
-    starts, cycles, words, links, stats = {}, [], [], [], []
+    starts, cycles, words, links, stats, fifo_max = {}, {}, {}, [], [], {}
     status, end = "incomplete", 0
     with open(path) as f:
         for line in f:
             kind, *rest = line.split()
             if kind == "O":
-                cycles.append(int(rest[0]))
-                words.append(rest[1])
+                port = int(rest[0])
+                cycles.setdefault(port, []).append(int(rest[1]))
+                words.setdefault(port, []).append(rest[2])
+            elif kind == "F":
+                fifo_max[int(rest[0])] = int(rest[1])
             elif kind == "I":
                 starts[int(rest[0])] = int(rest[1])
             elif kind in ("D", "W", "T"):
@@ -160,23 +184,65 @@ def read_trace(path: Path) -> Trace:
                 stats.append(tuple(int(v) for v in rest))
             elif kind == "L":
                 links.append((rest[0], int(rest[1]), int(rest[2]), int(rest[3])))
-    return Trace(starts, cycles, words, status, end, links, stats)
+    return Trace(starts, cycles, words, status, end, links, stats, fifo_max)
 
 
 def watchdog_message(manifest: dict, trace: Trace) -> str:
-    """Where the data stopped: the most downstream link holding data its consumer does not take, and starved ones."""
-    info = {l["name"]: l for l in manifest["links"]}
-    held = [(n, c) for n, v, r, c in trace.links if v and not r]
-    starved = [n for n, v, r, _ in trace.links if r and not v]
+    """Where the data stopped, and why.
+
+    A stage that holds data on an input link but is not stalled by any of its outputs is where the flow stops: an
+    output port that is never ready, or a join waiting for one input while the other's branch is full (a
+    reconvergent FIFO too shallow for what the long branch delays). The message names that stage, the full FIFOs
+    on the branch that holds data and the starved link on the branch that does not."""
+    links = {l["name"]: l for l in manifest["links"]}
+    state = {n: (bool(v), bool(r), c) for n, v, r, c in trace.links}
+    held = {n for n, (v, r, _) in state.items() if v and not r}
+    starved = {n for n, (v, r, _) in state.items() if r and not v}
+    producer_of = {l: s for s in manifest["stages"] for l in s.get("outputs", [s["link_out"]])}
+    fifo_of = {s["link_out"]: s for s in manifest["stages"] if s["role"] == "fifo"}
+    outs = sum(len(w) for w in trace.out_words.values())
     parts = [f"watchdog: no stream moved for the watchdog's cycles (stopped at cycle {trace.end_cycle}); "
-             f"{len(trace.out_words)} output beats arrived"]
-    if held:
-        name, count = held[-1]
-        parts.append(f"data stops at link {name} ({info[name]['producer']} -> {info[name]['consumer']}): valid "
-                     f"but not ready after {count} beats, so {info[name]['consumer']} does not accept")
-    if starved:
+             f"{outs} output beats arrived"]
+
+    def full_fifos(link: str) -> list[str]:
+        """The full FIFOs upstream of a held link, following held links (nearest first)."""
+        found, todo = [], [link]
+        while todo:
+            name = todo.pop()
+            stage = fifo_of.get(name)
+            if stage is not None and stage["link_in"] in held:
+                depth = stage["parameters"]["DEPTH"]
+                beats = state[stage["link_in"]][2] - state[name][2]
+                found.append(f"FIFO {stage['node']} (depth {depth}, {beats} beats held)")
+            src = producer_of.get(name)
+            todo += [i for i in (src.get("inputs", [src["link_in"]]) if src else []) if i in held]
+        return found
+
+    for port, p in manifest["ports"].items():
+        if port != "s_axis" and p.get("link") in held:
+            parts.append(f"data stops at link {p['link']} ({links[p['link']]['producer']} -> {port}): the output "
+                         f"port {port} is not ready")
+    for stage in manifest["stages"]:
+        ins = stage.get("inputs", [stage["link_in"]])
+        outs_of = stage.get("outputs", [stage["link_out"]])
+        stuck = [i for i in ins if i in held]
+        if not stuck or any(o in held for o in outs_of):
+            continue  # takes everything, or is stalled by its own consumer
+        waiting = [i for i in ins if i in starved]
+        what = f"{stage['node']} ({stage['op_type']})"
+        if waiting:
+            full = [f for i in stuck for f in full_fifos(i)]
+            more = f" (and {len(full) - 1} full FIFOs upstream of it)" if len(full) > 1 else ""
+            parts.append(f"deadlock at {what}: it waits for input {', '.join(waiting)} (starved, from "
+                         f"{', '.join(links[w]['producer'] for w in waiting)}) while input {', '.join(stuck)} holds "
+                         f"data it cannot take" + (f"; the branch that holds data is full at {full[0]}{more}: "
+                                                  "deepen it (see report/fifo_sizing.json for the computed depths; "
+                                                  "qdet sim --size-fifos measures them)" if full else ""))
+        else:
+            parts.append(f"data stops at {what}: input {', '.join(stuck)} is valid but not taken")
+    if len(parts) == 1 and starved:
         parts.append("starved (ready, no data): " + ", ".join(
-            f"{n} ({info[n]['producer']} -> {info[n]['consumer']})" for n in starved[:6]))
+            f"{n} ({links[n]['producer']} -> {links[n]['consumer']})" for n in sorted(starved)[:6]))
     return "; ".join(parts)
 
 
@@ -198,10 +264,12 @@ def _run(rtl: Path, manifest: dict, run_dir: Path, cfg: SimConfig, frames: np.nd
     for mem in sorted(rtl.glob("*.mem")):
         shutil.copyfile(mem, run_dir / mem.name)
     (run_dir / "input.hex").write_text("".join(f"{w}\n" for w in input_lines(manifest, frames)))
-    words = [len(frames), manifest["ports"]["s_axis"]["beats_per_frame"],
-             manifest["ports"]["m_axis"]["beats_per_frame"], _threshold(cfg.backpressure),
-             _threshold(cfg.backpressure if cfg.output_stall is None else cfg.output_stall),
-             cfg.seed & 0xFFFFFFFF, cfg.watchdog_cycles, int(dump), max_cycles]
+    outs = output_ports(manifest)
+    words = [len(frames), manifest["ports"]["s_axis"]["beats_per_frame"], outs[0]["beats_per_frame"],
+             _threshold(cfg.backpressure), _threshold(cfg.backpressure if cfg.output_stall is None else
+                                                      cfg.output_stall),
+             cfg.seed & 0xFFFFFFFF, cfg.watchdog_cycles, int(dump), max_cycles,
+             *(o["beats_per_frame"] for o in outs[1:])]
     (run_dir / "tb_config.hex").write_text("".join(f"{w:08x}\n" for w in words))
     for stale in ("trace.txt", "dump.txt", "timing.json"):
         (run_dir / stale).unlink(missing_ok=True)
@@ -227,8 +295,7 @@ def _run(rtl: Path, manifest: dict, run_dir: Path, cfg: SimConfig, frames: np.nd
     return trace, max(0.0, total - wall), wall
 
 
-def _frame_outputs(manifest: dict, words: list[str], count: int) -> np.ndarray:
-    port = manifest["ports"]["m_axis"]
+def _frame_outputs(port: dict, words: list[str], count: int) -> np.ndarray:
     vals = unpack_words(words, port["elems"], port["bits"], port["signed"])
     return vals.reshape(count, -1)
 
@@ -244,7 +311,7 @@ def simulate(build: Path | BuildLayout, cfg: SimConfig = SimConfig(), *, regener
 
     layout = BuildLayout.of(build)
     layout.check_existing()
-    golden_in, golden_out = layout.read_golden()
+    golden_in, golden_outs = layout.read_golden_ports()
     if regenerate or not layout.has_rtl() or layout.rtl_is_stale():
         generate_rtl(layout, GenConfig.of_manifest(layout.read_manifest()) if layout.has_rtl() else GenConfig())
     rtl = layout.rtl_dir
@@ -262,15 +329,25 @@ def simulate(build: Path | BuildLayout, cfg: SimConfig = SimConfig(), *, regener
     out_dir.mkdir(parents=True, exist_ok=True)
     trace, compile_s, wall = _run(rtl, manifest, run_dir, cfg, golden_in[pick], dump=False, max_cycles=max_cycles,
                                   log=layout.sim_log)
-    per_frame = manifest["ports"]["m_axis"]["beats_per_frame"]
-    complete = len(trace.out_words) // per_frame
-    bad_frames, mismatches = [], 0
-    if complete:
-        got = _frame_outputs(manifest, trace.out_words[:complete * per_frame], complete)
-        expected = golden_out[pick[:complete]].reshape(complete, -1)
-        bad_frames = [k for k in range(complete) if not np.array_equal(got[k], expected[k])]
-        mismatches = int((got != expected).sum())
-    done = [trace.out_cycles[(k + 1) * per_frame - 1] for k in range(complete)]
+    ports = output_ports(manifest)
+    if len(golden_outs) != len(ports):
+        raise SimError(f"the build has golden frames for {len(golden_outs)} outputs, its RTL {len(ports)} output "
+                       "ports: rerun `qdet build` from its verify step (--from verify)")
+    # A frame is complete when every output port has delivered it; it is bit-exact when every port's data is.
+    complete = min(len(trace.out_words.get(p, [])) // port["beats_per_frame"] for p, port in enumerate(ports))
+    bad_frames, mismatches = set(), 0
+    for p, port in enumerate(ports):
+        if not complete:
+            break
+        per_frame = port["beats_per_frame"]
+        got = _frame_outputs(port, trace.out_words[p][:complete * per_frame], complete)
+        expected = golden_outs[p][pick[:complete]].reshape(complete, -1)
+        bad_frames.update(k for k in range(complete) if not np.array_equal(got[k], expected[k]))
+        mismatches += int((got != expected).sum())
+    bad_frames = sorted(bad_frames)
+    # A frame is done when its last beat left on the last port to deliver it.
+    done = [max(trace.out_cycles[p][(k + 1) * port["beats_per_frame"] - 1] for p, port in enumerate(ports))
+            for k in range(complete)]
     cpf = (done[-1] - done[0]) / (len(done) - 1) if len(done) > 1 else None
     starts = [trace.frame_start[k] for k in sorted(trace.frame_start)]
     ii = (starts[-1] - starts[0]) / (len(starts) - 1) if len(starts) > 1 else None
@@ -301,7 +378,9 @@ def simulate(build: Path | BuildLayout, cfg: SimConfig = SimConfig(), *, regener
         status=trace.status, message=message, frame_done_cycles=done, layers=layers,
         link_stats=[{"link": manifest["links"][i]["name"], "producer": manifest["links"][i]["producer"],
                      "consumer": manifest["links"][i]["consumer"], "beats": b, "held": h, "starved": st}
-                    for i, b, h, st in trace.stats])
+                    for i, b, h, st in trace.stats],
+        fifo_occupancy=[{"fifo": f["name"], "depth": f["depth"], "max_occupancy": trace.fifo_max[i]}
+                        for i, f in enumerate(fifo_stages(manifest)) if i in trace.fifo_max])
     out_dir.mkdir(parents=True, exist_ok=True)
     layout.sim_result.write_text(result.to_json())
     layout.sim_summary.write_text(summary_markdown(layout.root, result))

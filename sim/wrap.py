@@ -1,31 +1,56 @@
 """A generated Verilog top holding many instances of one kernel, one per parameter set.
 
 Verilator compiles are the slow part of a kernel test (tens of seconds each), so every random parameter set of a
-kernel goes into one wrapper and one compile; the cocotb test then drives ``i<n>_<port>`` for each instance."""
+kernel goes into one wrapper and one compile; the cocotb test then drives ``i<n>_<port>`` for each instance.
+
+Multi-port kernels: numbered AXI-Stream ports (``s0_axis_tdata``, ``s1_axis_tvalid``, ``m2_axis_tready``, ...) take
+their direction from the name as the plain ones do, and a :class:`Split` port (a packed port of several equal
+slices, such as ``qdet_fork``'s ``m_axis_tvalid[N-1:0]``) becomes one top-level port per slice,
+``i<n>_<port>_<k>`` for slice k (bits ``[k*width +: width]``), so a testbench drives each slice as its own stream."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 Param = int | str
-# A port is its width (direction taken from the AXI-Stream naming) or (direction, width).
-Port = int | tuple[str, int]
 
-_INPUTS = ("s_axis_tdata", "s_axis_tvalid", "m_axis_tready")
-_OUTPUTS = ("s_axis_tready", "m_axis_tdata", "m_axis_tvalid")
+
+class Split(NamedTuple):
+    """A packed port of ``parts`` slices of ``width`` bits, wired to top-level ports ``i<n>_<port>_0`` (bits
+    ``[width-1:0]``) .. ``i<n>_<port>_<parts-1>``; ``direction`` None takes it from the AXI-Stream naming."""
+
+    parts: int
+    width: int
+    direction: str | None = None
+
+
+# A port is its width (direction taken from the AXI-Stream naming), (direction, width), or a Split.
+Port = int | tuple[str, int] | Split
+
+# AXI-Stream port names, plain (s_axis_tdata) or numbered (s0_axis_tdata, m1_axis_tready): the signal's direction.
+_AXIS = re.compile(r"^([sm])\d*_axis_(tdata|tvalid|tready)$")
 
 
 def _direction(name: str, port: Port) -> tuple[str, int]:
+    if isinstance(port, Split):
+        if port.parts < 1:
+            raise ValueError(f"port {name}: a Split needs at least one part, not {port.parts}")
+        if port.direction is not None:
+            return _direction(name, (port.direction, port.width))
+        return _direction(name, port.width)
     if isinstance(port, tuple):
         direction, width = port
         if direction not in ("input", "output"):
             raise ValueError(f"port {name}: direction must be 'input' or 'output', not {direction!r}")
         return direction, width
-    if name in _INPUTS:
-        return "input", port
-    if name in _OUTPUTS:
-        return "output", port
-    raise ValueError(f"port {name}: not an AXI-Stream port name; give it as (direction, width)")
+    m = _AXIS.match(name)
+    if m is None:
+        raise ValueError(f"port {name}: not an AXI-Stream port name; give it as (direction, width)")
+    side, signal = m.groups()
+    # The slave side receives tdata/tvalid and drives tready; the master side the other way round.
+    return ("input" if (side == "s") == (signal != "tready") else "output"), port
 
 
 def _literal(value: Param) -> str:
@@ -43,10 +68,15 @@ def multi_instance_wrapper(module: str, instances: Sequence[tuple[Mapping[str, P
     """Verilog source of ``top``: one ``module`` instance per ``(params, ports)`` entry.
 
     ``ap_clk`` and ``ap_rst_n`` are shared; every other port ``p`` of instance ``n`` becomes top-level port
-    ``i<n>_<p>`` of the given width.
+    ``i<n>_<p>`` of the given width (a :class:`Split` port: ``i<n>_<p>_<k>`` per slice).
 
     >>> src = multi_instance_wrapper("qdet_skid", [({"WIDTH": 4}, {"s_axis_tdata": 4, "s_axis_tvalid": 1})])
     >>> "input wire [3:0] i0_s_axis_tdata" in src and "qdet_skid #(.WIDTH(4)) u0" in src
+    True
+    >>> src = multi_instance_wrapper("qdet_fork", [({"N": 2}, {"m_axis_tvalid": Split(2, 1)})])
+    >>> "output wire [0:0] i0_m_axis_tvalid_1" in src
+    True
+    >>> ".m_axis_tvalid({i0_m_axis_tvalid_1, i0_m_axis_tvalid_0})" in src
     True
     """
     if not instances:
@@ -59,8 +89,14 @@ def multi_instance_wrapper(module: str, instances: Sequence[tuple[Mapping[str, P
             direction, width = _direction(name, port)
             if width < 1:
                 raise ValueError(f"instance {n} port {name}: width {width} < 1")
-            decls.append(f"    {direction} wire [{width - 1}:0] i{n}_{name}")
-            conns.append(f".{name}(i{n}_{name})")
+            if isinstance(port, Split):
+                parts = [f"i{n}_{name}_{k}" for k in range(port.parts)]
+                decls.extend(f"    {direction} wire [{width - 1}:0] {p}" for p in parts)
+                # A concatenation lists its most significant part first: slice k sits at bits [k*width +: width].
+                conns.append(f".{name}({{{', '.join(reversed(parts))}}})")
+            else:
+                decls.append(f"    {direction} wire [{width - 1}:0] i{n}_{name}")
+                conns.append(f".{name}(i{n}_{name})")
         plist = ", ".join(f".{k}({_literal(v)})" for k, v in params.items())
         head = f"{module} #({plist}) u{n}" if plist else f"{module} u{n}"
         bodies.append(f"    {head} (\n        " + ",\n        ".join(conns) + "\n    );")

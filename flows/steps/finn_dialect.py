@@ -14,16 +14,13 @@ QUANT_OPS = frozenset({"Quant", "BipolarQuant", "BinaryQuant", "Trunc", "MultiTh
 # Ops the flow maps (to hardware layers, into thresholds, or to the host at either end).
 MAPPABLE_OPS = frozenset({"Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool",
                           "Gemm", "MatMul", "Mul", "Div", "Add", "Sub", "Reshape", "Flatten", "Transpose", "TopK",
-                          "ArgMax", "Identity"})
+                          "ArgMax", "Identity", "Concat", "Resize", "Upsample"})
 WEIGHTED_OPS = frozenset({"Conv", "Gemm", "MatMul"})
 # What to do about ops people commonly put in detectors; anything else gets the generic advice.
 _HINTS = {
     "Sigmoid": "apply the sigmoid on the host (qdet's decode does) and end the model at the head conv",
     "LeakyRelu": "use a quantized ReLU (QuantReLU); FINN maps activations to thresholds",
     "Clip": "use a quantized ReLU (QuantReLU) with a learned scale instead of a clip",
-    "Resize": "upsampling is not supported by qdet's flow yet; use a single-scale head",
-    "Upsample": "upsampling is not supported by qdet's flow yet; use a single-scale head",
-    "Concat": "concatenation (multi-scale heads, routes) is not supported by qdet's flow yet",
     "Softmax": "apply the softmax on the host",
 }
 
@@ -81,6 +78,15 @@ def check_mappable(model) -> None:
                             "QuantConv2d / QuantLinear with a weight bit width)")
 
 
+def check_graph(model) -> None:
+    """All checks of :func:`check_mappable`, then the joins' and resizes' (flows.transforms.joins)."""
+    from flows.transforms.joins import check_join_scales, check_resize
+
+    check_mappable(model)
+    check_resize(model)
+    check_join_scales(model)
+
+
 def tidy_up(model):
     """FINN's tidy-up: shapes, constant folding, unique readable names, datatypes."""
     from qonnx.transformation.fold_constants import FoldConstants
@@ -103,12 +109,15 @@ def step_qonnx_to_finn(model, cfg: FlowConfig):
 
     from flows.transforms.exact_thresholds import ExactQuantThresholds, collect_act_quants
     from flows.transforms.host_input_quant import HostInputQuant
+    from flows.transforms.joins import SplitConcat
     from flows.transforms.precision import ToFloat64
 
     from qonnx.transformation.infer_shapes import InferShapes
 
-    check_mappable(model.transform(InferShapes()))  # before cleanup renames the nodes: errors name the user's
-    model = cleanup_model(model)
+    check_graph(model.transform(InferShapes()))  # before cleanup renames the nodes: errors name the user's
+    # Two-input concats (associative) before cleanup: QONNX's tensor renaming misses the second use of a tensor a
+    # node takes twice (torch.cat([up, skip, skip])), and qdet's concat kernel takes two streams.
+    model = cleanup_model(model.transform(SplitConcat()))
     model = cleanup_model(model.transform(HostInputQuant()))
     quants = collect_act_quants(model)
     # Weight quantizers fold to integers here, in float32 as Brevitas computes them; from here on, float64.

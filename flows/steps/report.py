@@ -62,11 +62,47 @@ def summary_markdown(est: dict[str, Any], synth: dict[str, Any] | None = None,
         lines += [f"| {label} | {r['cycles_per_frame']:,} | {r['fps']:.1f} | {r['lut']:,.0f} | {r['bram18']:g} | "
                   f"{r['uram']:g} | {r['dsp']:g} | {'yes' if r['fits'] else 'no'} |" for label, r in rows]
         lines += ["", f"qdet: {est['comparison']['verdict']}."]
+    lines += links_markdown(est)
     lines += ["", "Estimates are FINN's per-layer models (HLS MVAU LUT model; RTL sliding windows and padding, HLS "
               "pool), not synthesis results."]
     if synth is not None or sim is not None:
         lines += measured_markdown(side_by_side(est, synth, sim))
     return "\n".join(lines) + "\n"
+
+
+def links_markdown(est: dict[str, Any]) -> list[str]:
+    """The stream links' share of the estimate, and the reconvergent FIFOs' computed depths and their cost."""
+    links = est.get("links")
+    if not links:
+        return []
+    lines = ["", f"Stream links: {links['fifos']} FIFOs and {links['dwcs']} width converters, {links['lut']:,.0f} LUT "
+             f"and {links['bram18']:g} BRAM18 of the total above."]
+    sized = est.get("fifo_sizing") or []
+    if sized:
+        lines += ["", "## Reconvergent FIFOs (report/fifo_sizing.json)", "",
+                  "| FIFO | join input | fork | deadlock bound | depth built | sim. max occupancy | LUT | BRAM18 |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['fifo']} | {r['join']} input {r['join_input']} | {r['fork']} | {r['deadlock_depth']} | "
+                  f"{r['depth']} | {r.get('sim_max_occupancy', '-')} | {r['lut']:,.0f} | {r['bram18']:g} |"
+                  for r in sized]
+        lines += ["", "Deadlock bound: the fewest beats that never deadlock (one fewer stops the pipeline); the depth "
+                  "built adds the long branch's latency so the join keeps the estimated rate."]
+    return lines
+
+
+def links_record(layout: BuildLayout, est: dict[str, Any]) -> dict[str, Any]:
+    """``links`` (count and cost of the FIFOs and width converters) and ``fifo_sizing`` (each sized FIFO with
+    its estimate) for the estimates record."""
+    layers = {l["name"]: l for l in est["layers"]}
+    fifos = [l for l in est["layers"] if l["op_type"].startswith("StreamingFIFO")]
+    dwcs = [l for l in est["layers"] if l["op_type"].startswith("StreamingDataWidthConverter")]
+    out: dict[str, Any] = {"links": {"fifos": len(fifos), "dwcs": len(dwcs),
+                                     "lut": sum(l["lut"] for l in fifos + dwcs),
+                                     "bram18": sum(l["bram18"] for l in fifos + dwcs)}}
+    sizing = layout.read_optional(layout.fifo_sizing) or {}
+    out["fifo_sizing"] = [{"fifo": name, **rec, "lut": layers.get(name, {}).get("lut", 0.0),
+                           "bram18": layers.get(name, {}).get("bram18", 0.0)} for name, rec in sorted(sizing.items())]
+    return out
 
 
 def _n(value: float | None) -> str:
@@ -134,6 +170,9 @@ def refresh_summary(build: Path | BuildLayout) -> Path:
     (``qdet synth``, ``qdet sim`` and ``qdet report`` call this); returns its path."""
     layout = BuildLayout.of(build)
     est = layout.read_estimates()
+    sizing = layout.read_optional(layout.fifo_sizing) or {}
+    for row in est.get("fifo_sizing") or []:  # qdet sim --size-fifos may have measured and reset them since
+        row.update({k: v for k, v in sizing.get(row["fifo"], {}).items() if k in ("depth", "sim_max_occupancy")})
     synth, sim = load_measured(layout)
     layout.summary.write_text(summary_markdown(est, synth, sim))
     return layout.summary
@@ -183,6 +222,7 @@ def step_report(model, cfg: FlowConfig):
     layout = cfg.layout
     layout.report_dir.mkdir(exist_ok=True)
     est = estimate(model, cfg.target, cfg.clock)
+    est.update(links_record(layout, est))
     peer_path = layout.finn_setfolding
     peer = json.loads(peer_path.read_text()) if peer_path.is_file() else None
     if peer is not None and "error" in peer:

@@ -26,6 +26,42 @@ def _readable(model):
     return model.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames()).transform(InferDataTypes())
 
 
+def _is_graph(model) -> bool:
+    """True when the graph has a fork, a join of two tensors or a resize (a chain skips the graph passes, so its
+    streamlined graph stays what it was)."""
+    ops = {n.op_type for n in model.graph.node}
+    return bool(ops & {"Concat", "Resize", "Upsample"}) or any(
+        model.is_fork_node(n) or (n.op_type == "Add" and all(model.get_initializer(t) is None for t in n.input))
+        for n in model.graph.node)
+
+
+def graph_streamline(model, rounds: int = 6):
+    """FINN's passes for forks and joins, to a fixed point: scales and layout changes move past forks (copied into
+    each branch) and past the joins whose inputs share them (a residual Add, a Concat), nearest-neighbour resizes
+    become NHWC, so that every join sees integers and its common scale ends in the next thresholds.
+
+    The joins' equal scales are checked before (flows.transforms.joins); an Add or Concat left with float inputs
+    here is reported by the hardware step, naming the node."""
+    import finn.transformation.streamline.absorb as absorb
+    import finn.transformation.streamline.reorder as reorder
+    from finn.transformation.streamline import Streamline
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
+
+    passes = (reorder.MoveLinearPastFork(), reorder.MoveMulPastJoinAdd(), reorder.MoveLinearPastEltwiseAdd(),
+              reorder.MoveMulPastJoinConcat(), reorder.MoveTransposePastFork(), reorder.MoveTransposePastJoinAdd(),
+              reorder.MoveTransposePastJoinConcat(), reorder.MakeScaleResizeNHWC(), absorb.AbsorbTransposeIntoResize(),
+              absorb.AbsorbMulIntoMultiThreshold(), absorb.AbsorbTransposeIntoMultiThreshold(),
+              reorder.MoveTransposePastEltwise(), absorb.AbsorbConsecutiveTransposes(), InferDataLayouts())
+    for _ in range(rounds):
+        before = model.model.SerializeToString()
+        for transform in passes:
+            model = model.transform(transform)
+        model = _readable(model.transform(Streamline()))
+        if model.model.SerializeToString() == before:
+            break
+    return model
+
+
 def step_streamline(model, cfg: FlowConfig):
     """FINN's streamlining sequence for conv nets (plus its depthwise/pool/FC passes), then qdet's removal of
     identity thresholds.
@@ -49,6 +85,9 @@ def step_streamline(model, cfg: FlowConfig):
     model = model.transform(AvgPoolAndTruncToQuantAvgPool())
     model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
     model = model.transform(Streamline())
+    graph = _is_graph(model)
+    if graph:
+        model = graph_streamline(model)
     for transform in (reorder.MoveMulPastDWConv(), absorb.AbsorbMulIntoMultiThreshold(),
                       ChangeDataLayoutQuantAvgPool2d(), InferDataLayouts(), reorder.MoveTransposePastScalarMul(),
                       absorb.AbsorbTransposeIntoFlatten(), reorder.MoveFlattenPastAffine(),
@@ -65,6 +104,8 @@ def step_streamline(model, cfg: FlowConfig):
     model = model.transform(absorb.AbsorbConsecutiveTransposes())
     model = model.transform(InferDataLayouts())
     model = model.transform(RemoveUnusedTensors())
+    if graph:
+        model = graph_streamline(model)
     # Still in float64: integer-input thresholds round up to the integers exact arithmetic gives, then float32.
     model = model.transform(RoundAndClipThresholds()).transform(ToFloat32())
     return _readable(model)

@@ -147,9 +147,15 @@ def _execute_exact(model, x: np.ndarray, full: bool = False, output: str | None 
     return ctx if full else ctx[output or model.graph.output[0].name]
 
 
-def numeric_output(model) -> str:
-    """The tensor a final TopK/ArgMax ranks (the graph output itself when there is none)."""
-    name = model.graph.output[0].name
+def outputs_of(model, x: np.ndarray, exact: bool = False, names: list[str] | None = None) -> list[np.ndarray]:
+    """Every graph output (or the tensors ``names``) of the golden model (``exact``: the reference's arithmetic)."""
+    ctx = (_execute_exact if exact else _execute)(model, x, full=True)
+    return [np.asarray(ctx[n]) for n in (names or [o.name for o in model.graph.output])]
+
+
+def numeric_output(model, index: int = 0) -> str:
+    """The tensor a final TopK/ArgMax ranks (the graph output ``index`` itself when there is none)."""
+    name = model.graph.output[index].name
     node = model.find_producer(name)
     while node is not None and node.op_type in ("TopK", "ArgMax", "Reshape", "Flatten", "Squeeze"):
         if node.op_type in ("TopK", "ArgMax"):
@@ -177,24 +183,31 @@ class _Reference:
             self.name = ("exact QONNX execution of the exported graph (float64: QONNX's own quantizers, ONNX's "
                          "reference ops; pass --checkpoint to compare with Brevitas itself)")
             # A classifier's final TopK/ArgMax runs on the host; the comparison is on the values it ranks.
-            self.numeric_output = numeric_output(self.onnx)
+            self.numeric_outputs = [numeric_output(self.onnx, i) for i in range(len(self.onnx.graph.output))]
 
-    def float_output(self, image: np.ndarray) -> np.ndarray:
+    def float_outputs(self, image: np.ndarray) -> list[np.ndarray]:
+        """The model's float outputs, one per output port."""
         if self.torch_model is None:
-            return np.asarray(_execute_exact(self.onnx, image[None], output=self.numeric_output))
+            return outputs_of(self.onnx, image[None], exact=True, names=self.numeric_outputs)
         import torch
 
         with torch.no_grad():
-            return self.torch_model(torch.from_numpy(image[None]).float()).numpy()
+            out = self.torch_model(torch.from_numpy(image[None]).float())
+        return [o.numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
 
-    def accumulators(self, output: np.ndarray) -> np.ndarray:
-        """Float model output (NCHW) -> integer accumulators (NHWC), inverting the host's scale and bias."""
+    def accumulators(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Float model outputs (NCHW) -> integer accumulators (NHWC), inverting the host's scale and bias."""
         if self.torch_model is not None:
             import torch
 
-            acc = self.torch_model.head_accumulators(torch.from_numpy(output)).numpy()
-            return np.transpose(acc, (0, 2, 3, 1))
-        return invert_host_output(self.spec.numeric_output_ops(), self.spec.output.shape, output)
+            accs = []
+            for index, output in enumerate(outputs):
+                head = (self.torch_model.head_accumulators(torch.from_numpy(output)) if len(outputs) == 1 else
+                        self.torch_model.head_accumulators(torch.from_numpy(output), index))
+                accs.append(np.transpose(head.numpy(), (0, 2, 3, 1)))
+            return accs
+        return [invert_host_output(self.spec.numeric_output_ops(i), self.spec.outputs[i].shape, output)
+                for i, output in enumerate(outputs)]
 
     def layer_activations(self, image: np.ndarray) -> list[np.ndarray]:
         """Integer output of each conv block's activation (NHWC, before pooling); torch reference only."""
@@ -263,12 +276,17 @@ def _first_divergence(cfg: FlowConfig, ref: _Reference, model, image: np.ndarray
         x = image[None]
         for op in host_input_ops(step_model):  # from the first step on, the graph takes the host's integers
             x = op.apply(x)
-        got = ref.accumulators(np.asarray(_execute_exact(step_model, x, output=numeric_output(step_model))))
-        if not np.array_equal(got, expected):
+        names = [numeric_output(step_model, i) for i in range(len(step_model.graph.output))]
+        got = ref.accumulators(outputs_of(step_model, x, exact=True, names=names))
+        if not all(np.array_equal(g, e) for g, e in zip(got, expected)):
             where = f"step {step!r} ({path})"
             break
     if ref.torch_model is None:
         return f"first diverging: {where}{_near_ties(ref.onnx, image)}"
+    if getattr(ref.torch_model, "num_outputs", 1) > 1:
+        # A graph detector's blocks share quantizers (a residual add's two inputs): its activation hooks do not map
+        # one to one onto the graph's MVAUs, so the by-layer comparison is left to `qdet sim`'s per-link dump.
+        return f"first diverging: {where} (a multi-head model: compare by layer with qdet sim's diagnosis)"
     ctx = _execute(model, ref.spec.host_input(image[None]), full=True)
     # The torch model's blocks in order: a depthwise block is a VVAU in the graph, every other conv an MVAU.
     mvaus = [n for n in model.graph.node if n.op_type.startswith(("MVAU", "VVAU"))]
@@ -285,7 +303,7 @@ def step_verify(model, cfg: FlowConfig):
     """Execute the hardware-layer graph on ``cfg.verify_images`` images and require exact integer agreement."""
     layout = cfg.layout
     # A resumed build must not keep an earlier attempt's record or frames beside a model they were not made for.
-    for stale in (layout.verify_record, layout.golden_inputs, layout.golden_outputs):
+    for stale in (layout.verify_record, layout.golden_inputs, *layout.golden_output_files()):
         stale.unlink(missing_ok=True)
     if cfg.verify_images == 0:
         return model
@@ -296,24 +314,26 @@ def step_verify(model, cfg: FlowConfig):
     shape = tuple(source_model.get_tensor_shape(source_model.graph.input[0].name)[1:])
     images, source = verification_images(cfg, spec, shape)
     ref = _Reference(cfg, spec)
-    inputs, outputs, max_diff = [], [], 0.0
+    inputs, outputs, max_diff = [], [[] for _ in spec.outputs], 0.0
     mismatches, bad_images, first_bad = 0, [], None
     for k, image in enumerate(images):
         x = spec.host_input(image[None])
-        got = np.asarray(_execute(model, x))
-        ref_out = ref.float_output(image)
+        got = outputs_of(model, x)
+        ref_out = ref.float_outputs(image)
         expected = ref.accumulators(ref_out)
-        # Counted over every image (not stopped at the first), so verify.json records what was measured.
-        bad = int((got != expected).sum()) if got.shape == expected.shape else int(got.size)
+        # Counted over every image and output (not stopped at the first), so verify.json records what was measured.
+        bad = sum(int((g != e).sum()) if g.shape == e.shape else int(g.size) for g, e in zip(got, expected))
         if bad:
             mismatches += bad
             bad_images.append(k)
             if first_bad is None:
-                first_bad = (k, bad, got.size, _first_divergence(cfg, ref, model, image, expected))
+                first_bad = (k, bad, sum(g.size for g in got), _first_divergence(cfg, ref, model, image, expected))
         else:
-            max_diff = max(max_diff, float(np.abs(spec.host_output(got) - ref_out).max()))
+            max_diff = max(max_diff, *(float(np.abs(spec.host_output(g, i) - r).max())
+                                       for i, (g, r) in enumerate(zip(got, ref_out))))
         inputs.append(x)
-        outputs.append(got)
+        for i, g in enumerate(got):
+            outputs[i].append(g)
     layout.golden_dir.mkdir(exist_ok=True)
     report = VerifyReport(len(images), source, ref.name, mismatches, max_diff, bad_images)
     layout.verify_record.write_text(json.dumps(asdict(report), indent=2) + "\n")
@@ -323,5 +343,6 @@ def step_verify(model, cfg: FlowConfig):
                         f"{len(images)} verification images ({mismatches} head accumulators in all); first on image "
                         f"{k}: {bad} of {size} differ; {where}")
     np.save(layout.golden_inputs, np.concatenate(inputs).astype(golden_dtype(spec.input.datatype)))
-    np.save(layout.golden_outputs, np.concatenate(outputs).astype(np.int64))
+    for i, frames in enumerate(outputs):
+        np.save(layout.golden_output(i), np.concatenate(frames).astype(np.int64))
     return model

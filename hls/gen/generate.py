@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 from hls.gen.memfiles import mem_text, threshold_lines, weight_lines
 from hls.gen.ops import GenerateError, MVAUParams, ThresholdParams, pow2_bytes_width
-from hls.gen.stitch import DEFAULT_FIFO_DEPTH, Link, Stage, build_chain
+from hls.gen.stitch import Link, Stage, build_graph, output_port
 
-MANIFEST = "manifest.json"  # inside the generator's own output folder
+MANIFEST = "manifest.json"
+HARDWARE_STEP = "stream_links"  # the build step whose checkpoint the backends read (flows.build.HARDWARE_STEP)  # inside the generator's own output folder
 MAC_STYLES = ("auto", "lut", "dsp")
 TOP = "qdet_top"
 _HLS = Path(__file__).resolve().parent.parent
@@ -35,19 +36,16 @@ MAX_TREE_LEVELS = 8  # beyond the depth of any adder tree (clog2 of 256 products
 
 @dataclass(frozen=True)
 class GenConfig:
-    """Generator options: the MVAU/VVAU MAC style policy ("auto", "lut", "dsp"), their adder-tree pipelining
+    """Generator options: the MVAU/VVAU MAC style policy ("auto", "lut", "dsp") and their adder-tree pipelining
     (``tree_levels`` adder levels per register stage, qdet_dot's TREE_LEVELS; 0: products and tree in one
-    combinational stage) and the inserted FIFOs' depth."""
+    combinational stage). FIFOs and width converters are nodes of the graph (the flow's stream_links step)."""
 
     mac_style: str = "auto"
-    fifo_depth: int = DEFAULT_FIFO_DEPTH
     tree_levels: int = 0
 
     def __post_init__(self) -> None:
         if self.mac_style not in MAC_STYLES:
             raise GenerateError(f"--mac-style {self.mac_style!r} is not one of {', '.join(MAC_STYLES)}")
-        if self.fifo_depth < 2:
-            raise GenerateError(f"FIFO depth must be >= 2, got {self.fifo_depth}")
         if not 0 <= self.tree_levels <= MAX_TREE_LEVELS:
             raise GenerateError(f"--tree-levels must be 0 (no pipeline) to {MAX_TREE_LEVELS}, got {self.tree_levels}")
 
@@ -56,7 +54,7 @@ class GenConfig:
         """The options an existing RTL folder was generated with (its manifest's ``generator``), defaults for the
         ones an older manifest lacks."""
         gen = manifest.get("generator", {}) or {}
-        return cls(**{k: gen[k] for k in ("mac_style", "fifo_depth", "tree_levels") if k in gen})
+        return cls(**{k: gen[k] for k in ("mac_style", "tree_levels") if k in gen})
 
 
 class BuildView(Protocol):
@@ -101,7 +99,46 @@ def _sv_value(v: int | str) -> str:
     return f'"{v}"' if isinstance(v, str) else str(int(v))
 
 
-def _render_top(stages: list[Stage], links: list[Link], in_pad: int, out_pad: int) -> str:
+def _connections(stage: Stage) -> list[tuple[str, str]]:
+    """(kernel port, top signal) pairs of a stage: one ``s_axis`` (a join's ``s0_axis``, ``s1_axis``, ...) per
+    input link, one ``m_axis`` per output link (a fork's outputs packed into its ``m_axis``, output 0 in the LSBs)."""
+    conns = []
+    for i, link in enumerate(stage.inputs):
+        port = "s_axis" if len(stage.inputs) == 1 else f"s{i}_axis"
+        conns += [(f"{port}_{sig}", f"{link}_{sig}") for sig in ("tdata", "tvalid", "tready")]
+    for sig in ("tdata", "tvalid", "tready"):
+        joined = ", ".join(f"{link}_{sig}" for link in reversed(stage.outputs))
+        conns.append((f"m_axis_{sig}", joined if len(stage.outputs) == 1 else "{" + joined + "}"))
+    return conns
+
+
+def _port_entry(link: Link, pad: int, signed: bool | None = None) -> dict:
+    entry = {"width": pad, "data_bits": link.width, "elems": link.elems, "bits": link.bits,
+             "beats_per_frame": link.beats, "link": link.name}
+    if signed is None:
+        entry["padding"] = f"bits [{pad - 1}:{link.width}] are ignored" if pad > link.width else "none"
+    else:
+        entry.update(signed=signed, layer=link.layer,
+                     padding=f"bits [{pad - 1}:{link.width}] are zero" if pad > link.width else "none")
+    return entry
+
+
+def top_ports(links: list[Link]) -> dict[str, dict]:
+    """The top's AXI-Stream ports: ``s_axis`` and one output port per graph output, with widths padded to a
+    power-of-two number of bytes for the DMA."""
+    ports = {"s_axis": _port_entry(links[0], pow2_bytes_width(links[0].width))}
+    index = 0
+    while True:
+        name = output_port(index)
+        link = next((l for l in links if l.consumer == name), None)
+        if link is None:
+            break
+        ports[name] = _port_entry(link, pow2_bytes_width(link.width), link.signed)
+        index += 1
+    return ports
+
+
+def _render_top(stages: list[Stage], links: list[Link], ports: dict[str, dict]) -> str:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, keep_trailing_newline=True)
@@ -110,11 +147,13 @@ def _render_top(stages: list[Stage], links: list[Link], in_pad: int, out_pad: in
         v = s.view
         what = {"layer": f"{v.name} ({v.op_type})", "dwc": "width converter",
                 "fifo": f"FIFO, depth {v.params().get('DEPTH')}"}
-        rows.append({"kernel": v.kernel, "instance": s.instance, "link_in": s.link_in, "link_out": s.link_out,
+        shape = " + ".join(f"{i.elems} x {i.bits}" for i in v.in_streams)
+        rows.append({"kernel": v.kernel, "instance": s.instance, "conns": _connections(s),
                      "params": [(k, _sv_value(p)) for k, p in v.params().items()],
-                     "comment": f"{what[s.role]}: {v.in_elems} x {v.in_bits} -> {v.out_elems} x {v.out_bits} bits"})
-    return env.get_template("qdet_top.sv.j2").render(stages=rows, links=links, in_width=links[0].width,
-                                                     out_width=links[-1].width, in_pad=in_pad, out_pad=out_pad)
+                     "comment": f"{what[s.role]}: {shape} -> " + " + ".join(
+                         f"{o.elems} x {o.bits}" for o in v.out_streams) + " bits"})
+    outs = [dict(name=name, **p) for name, p in ports.items() if name != "s_axis"]
+    return env.get_template("qdet_top.sv.j2").render(stages=rows, links=links, inp=ports["s_axis"], outs=outs)
 
 
 def _memories(stage: Stage) -> dict[str, str]:
@@ -138,7 +177,8 @@ def _memories(stage: Stage) -> dict[str, str]:
 def _stage_entry(s: Stage) -> dict:
     v = s.view
     entry = {"instance": s.instance, "kernel": v.kernel, "role": s.role, "node": v.name, "op_type": v.op_type,
-             "parameters": v.params(), "link_in": s.link_in, "link_out": s.link_out,
+             "parameters": v.params(), "link_in": s.link_in, "link_out": s.link_out, "inputs": list(s.inputs),
+             "outputs": list(s.outputs),
              "in_stream": {"elems": v.in_elems, "bits": v.in_bits, "width": v.in_width, "beats_per_frame": v.in_beats},
              "out_stream": {"elems": v.out_elems, "bits": v.out_bits, "width": v.out_width,
                             "beats_per_frame": v.out_beats, "signed": v.out_signed}}
@@ -152,28 +192,28 @@ def _stage_entry(s: Stage) -> dict:
 
 
 def generate_rtl(build: BuildView, config: GenConfig = GenConfig(), out: Path | None = None) -> Path:
-    """Write the stitched RTL of ``build`` (its ``fold`` checkpoint) to ``out`` (default: the build's rtl folder);
-    returns that folder.
+    """Write the stitched RTL of ``build`` (its ``stream_links`` checkpoint: the folded graph with its FIFOs and
+    width converters) to ``out`` (default: the build's rtl folder); returns that folder.
 
-    Raises :class:`GenerateError` for a node the backend does not support (naming node and op type), a graph
-    that is not a linear chain, or a kernel missing from hls/rtl.
+    Raises :class:`GenerateError` for a node the backend does not support (naming node and op type), a stream
+    whose two ends do not match, or a kernel missing from hls/rtl.
     """
     from qonnx.core.modelwrapper import ModelWrapper
 
-    source = build.step_checkpoint("fold")
+    source = build.step_checkpoint(HARDWARE_STEP)
     board, clock = build.target()
     model = ModelWrapper(str(source))
-    stages, links = build_chain(model, config.mac_style, config.fifo_depth)
+    stages, links = build_graph(model, config.mac_style)
     stages = [replace(s, view=replace(s.view, tree_levels=config.tree_levels)) if hasattr(s.view, "tree_levels")
               else s for s in stages]
     sources = _kernel_sources({s.view.kernel for s in stages})
-    in_pad, out_pad = pow2_bytes_width(links[0].width), pow2_bytes_width(links[-1].width)
+    ports = top_ports(links)
 
     out = Path(out) if out is not None else build.rtl_dir
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    files: dict[str, str] = {f"{TOP}.sv": _render_top(stages, links, in_pad, out_pad)}
+    files: dict[str, str] = {f"{TOP}.sv": _render_top(stages, links, ports)}
     for s in stages:
         files.update(_memories(s))
     for k in sources:
@@ -188,24 +228,14 @@ def generate_rtl(build: BuildView, config: GenConfig = GenConfig(), out: Path | 
         "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
         "board": board.name,
         "clock_mhz": clock,
-        "generator": {"mac_style": config.mac_style, "fifo_depth": config.fifo_depth,
-                      "tree_levels": config.tree_levels},
-        "ports": {
-            "s_axis": {"width": in_pad, "data_bits": links[0].width, "elems": links[0].elems, "bits": links[0].bits,
-                       "beats_per_frame": links[0].beats,
-                       "padding": f"bits [{in_pad - 1}:{links[0].width}] are ignored" if in_pad > links[0].width
-                       else "none"},
-            "m_axis": {"width": out_pad, "data_bits": links[-1].width, "elems": links[-1].elems,
-                       "bits": links[-1].bits, "signed": links[-1].signed, "beats_per_frame": links[-1].beats,
-                       "padding": f"bits [{out_pad - 1}:{links[-1].width}] are zero" if out_pad > links[-1].width
-                       else "none"},
-        },
+        "generator": {"mac_style": config.mac_style, "tree_levels": config.tree_levels},
+        "ports": ports,
         "packing": "element i of a beat in bits [i*bits +: bits], two's complement when signed; NHWC, channel "
                    "fastest; the outer ports are padded to a power-of-two number of bytes",
         "memory_files": "referenced by bare file name: run tools with this folder as the working directory",
         "stages": [_stage_entry(s) for s in stages],
         "links": [{"name": l.name, "producer": l.producer, "consumer": l.consumer, "layer": l.layer,
-                   "elems": l.elems, "bits": l.bits, "signed": l.signed, "width": l.width,
+                   "tensor": l.tensor, "elems": l.elems, "bits": l.bits, "signed": l.signed, "width": l.width,
                    "beats_per_frame": l.beats} for l in links],
         "kernel_sources": [f"{k}.sv" for k in sources],
         # UltraScale+ UltraRAM cannot be initialised by a bitstream: these layers' weights must be written at run time.

@@ -40,6 +40,20 @@ def dtype_info(name: str) -> tuple[int, bool, int, int]:
 
 
 @dataclass(frozen=True)
+class Stream:
+    """One stream port of a kernel: elements per beat, bits per element, signedness, beats per frame."""
+
+    elems: int
+    bits: int
+    signed: bool
+    beats: int
+
+    @property
+    def width(self) -> int:
+        return self.elems * self.bits
+
+
+@dataclass(frozen=True)
 class Layer:
     """Common part of every view: node name, FINN op type, and the stream shape at both ends.
 
@@ -66,6 +80,16 @@ class Layer:
     @property
     def out_width(self) -> int:
         return self.out_elems * self.out_bits
+
+    @property
+    def in_streams(self) -> tuple[Stream, ...]:
+        """The input ports in port order (``s_axis``; a join kernel has ``s0_axis``, ``s1_axis``, ...)."""
+        return (Stream(self.in_elems, self.in_bits, False, self.in_beats),)
+
+    @property
+    def out_streams(self) -> tuple[Stream, ...]:
+        """The output ports in port order (``m_axis``; a fork's packed ``m_axis`` has one stream per output)."""
+        return (Stream(self.out_elems, self.out_bits, self.out_signed, self.out_beats),)
 
     def params(self) -> dict[str, int | str]:
         """The kernel's Verilog parameters, in the README's order."""
@@ -344,7 +368,8 @@ class DWCParams(Layer):
         iw, ow = a["inWidth"], a["outWidth"]
         if iw % bits or ow % bits:
             raise GenerateError(f"{node.name}: widths {iw}/{ow} are not whole {bits}-bit elements")
-        elems = int(np.prod(a["in_shape"])) if "in_shape" in a else 0
+        shape = a.get("inShape", a.get("in_shape"))
+        elems = int(np.prod(shape)) if shape is not None else 0
         return cls.between(node.name, iw // bits, ow // bits, bits, signed, elems, node.op_type)
 
     @classmethod
@@ -386,7 +411,8 @@ class FIFOParams(Layer):
 
 # The accumulating pools' views live in hls.gen.pool, which imports this module's base classes (defined above).
 from hls.gen.pool import AVG_FUNCTIONS, AccPoolParams, AvgPoolParams  # noqa: E402
-# Likewise the depthwise VVAU's view (hls.gen.vvau imports Layer and the helpers above).
+# Likewise the depthwise VVAU's view (hls.gen.vvau imports Layer and the helpers above), and the graph kernels'.
+from hls.gen.joins import AddParams, ConcatParams, ForkParams, UpsampleParams  # noqa: E402
 from hls.gen.vvau import VVAUParams  # noqa: E402
 
 # FINN op type prefix (before _hls/_rtl) -> view. Anything else is rejected by name.
@@ -400,6 +426,10 @@ VIEWS = {
     "StreamingFIFO": FIFOParams,
     "GlobalAccPool": AccPoolParams,
     "VVAU": VVAUParams,
+    "DuplicateStreams": ForkParams,
+    "ElementwiseAdd": AddParams,
+    "StreamingConcat": ConcatParams,
+    "UpsampleNearestNeighbour": UpsampleParams,
 }
 
 

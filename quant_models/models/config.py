@@ -8,6 +8,16 @@ from typing import Any
 from quant_models.quantizers import BitSpec, parse_bits
 
 Anchor = tuple[float, float]  # (width, height) as fractions of the input image
+CHANNEL_MULTIPLE = 8  # channel counts stay multiples of 8 so PE/SIMD folding has divisors to choose from
+
+
+def scale_channels(channels: int, width: float) -> int:
+    """Apply a width multiplier, rounding to a multiple of 8 (at least 8).
+
+    >>> scale_channels(64, 0.5), scale_channels(16, 0.25), scale_channels(64, 1.3)
+    (32, 8, 80)
+    """
+    return max(CHANNEL_MULTIPLE, int(round(channels * width / CHANNEL_MULTIPLE)) * CHANNEL_MULTIPLE)
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,10 @@ class DetectorConfig:
 
     ``bits`` is a bit spec string (``w4a4``, ``w4a4,first=8,last=8``) or None for the float twin, which has the
     same graph without quantizers.
+
+    ``head_strides`` is empty for a single-output detector (one head at the backbone's stride, every anchor on
+    it). A multi-scale detector (tinyyolo) lists its outputs' strides in output order, and ``anchors`` holds the
+    anchor sets of its outputs one after the other, the same number per output: :attr:`anchor_sets`.
     """
 
     arch: str
@@ -67,6 +81,7 @@ class DetectorConfig:
     width: float = 1.0
     depth: int = 2
     class_names: tuple[str, ...] = field(default=())
+    head_strides: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.num_classes < 1:
@@ -77,6 +92,11 @@ class DetectorConfig:
             raise ValueError(f"--depth must be >= 0, got {self.depth}")
         if not self.anchors:
             raise ValueError("a detector needs at least one anchor")
+        if any(s < 1 for s in self.head_strides):
+            raise ValueError(f"head strides must be >= 1, got {self.head_strides}")
+        if len(self.anchors) % self.num_heads:
+            raise ValueError(f"{len(self.anchors)} anchors cannot be split evenly over {self.num_heads} outputs "
+                             f"(strides {self.head_strides})")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ValueError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
         if self.bits is not None:
@@ -92,21 +112,74 @@ class DetectorConfig:
         return len(self.anchors)
 
     @property
+    def num_heads(self) -> int:
+        """Outputs (heads) of the detector: 1 unless ``head_strides`` lists several."""
+        return max(1, len(self.head_strides))
+
+    @property
+    def anchors_per_head(self) -> int:
+        return self.num_anchors // self.num_heads
+
+    @property
+    def anchor_sets(self) -> tuple[tuple[Anchor, ...], ...]:
+        """The anchors of each output, in output order (one set, every anchor, for a single-output detector).
+
+        >>> DetectorConfig("x", 1, (64, 64), ((.1, .1), (.2, .2), (.4, .4), (.8, .8)), head_strides=(16, 8)).anchor_sets
+        (((0.1, 0.1), (0.2, 0.2)), ((0.4, 0.4), (0.8, 0.8)))
+        """
+        k = self.anchors_per_head
+        return tuple(self.anchors[i * k:(i + 1) * k] for i in range(self.num_heads))
+
+    @property
     def head_channels(self) -> int:
-        """Anchors x (4 box + 1 objectness + classes), the layout the host-side decode expects."""
-        return self.num_anchors * (5 + self.num_classes)
+        """Channels of each head output: its anchors x (4 box + 1 objectness + classes), the layout the host-side
+        decode expects."""
+        return self.anchors_per_head * (5 + self.num_classes)
+
+    def output_heads(self) -> list[dict[str, Any]]:
+        """The decode parameters of every output, in output order: ``output`` (its index), ``stride``, ``grid``
+        (rows, cols) and ``anchors`` ((w, h) fractions of the input). Empty for a single-output detector, whose
+        decode parameters are the config's ``anchors`` and ``input_size`` themselves."""
+        h, w = self.input_size
+        return [{"output": i, "stride": s, "grid": [h // s, w // s], "anchors": [list(a) for a in anchors]}
+                for i, (s, anchors) in enumerate(zip(self.head_strides, self.anchor_sets))]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As JSON-able data. A single-output config serialises exactly as before ``head_strides`` existed
+        (checkpoints and exported metadata of those models are unchanged); a multi-scale one also carries
+        ``heads`` (:meth:`output_heads`), derived, for readers that decode without this class."""
+        data = asdict(self)
+        if not self.head_strides:
+            del data["head_strides"]
+        else:
+            data["heads"] = self.output_heads()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorConfig:
         data = dict(data)
+        data.pop("heads", None)  # derived from head_strides and anchors
         data["input_size"] = tuple(data["input_size"])
         data["anchors"] = tuple(tuple(a) for a in data["anchors"])
         data["class_names"] = tuple(data.get("class_names", ()))
+        data["head_strides"] = tuple(data.get("head_strides", ()))
         return cls(**data)
 
     def with_(self, **changes: Any) -> DetectorConfig:
         """A copy with some fields changed (validated again)."""
         return DetectorConfig.from_dict({**self.to_dict(), **changes})
+
+
+def order_anchors(anchors: tuple[Anchor, ...], head_strides: tuple[int, ...]) -> tuple[Anchor, ...]:
+    """Anchors sorted by area (as k-means gives them) -> anchor sets in output order: the smallest anchors go to
+    the finest output (smallest stride), the largest to the coarsest. A single output keeps them as they are.
+
+    >>> order_anchors(((.1, .1), (.2, .2), (.4, .4), (.8, .8)), (16, 8))
+    ((0.4, 0.4), (0.8, 0.8), (0.1, 0.1), (0.2, 0.2))
+    """
+    if len(head_strides) <= 1:
+        return anchors
+    k = len(anchors) // len(head_strides)
+    by_size = sorted(range(len(head_strides)), key=lambda i: head_strides[i])  # output indices, finest first
+    sets: dict[int, tuple[Anchor, ...]] = {out: anchors[rank * k:(rank + 1) * k] for rank, out in enumerate(by_size)}
+    return tuple(a for out in range(len(head_strides)) for a in sets[out])

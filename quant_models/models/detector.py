@@ -105,19 +105,27 @@ class Detector(nn.Module):
     def is_quantized(self) -> bool:
         return self.cfg.bits is not None
 
-    def head_scale_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def num_outputs(self) -> int:
+        """One head map (a multi-scale model such as TinyYolo returns a tuple of several)."""
+        return 1
+
+    def head_scale_bias(self, index: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel float scale and bias that turn the head's integer accumulators into its float output.
 
         ``output = acc * scale + bias``; ``acc`` is what the hardware computes. Only for quantized models.
+        ``index`` is the head (always 0 here: the signature is the one of multi-head models).
         """
+        if index != 0:
+            raise IndexError(f"{self.cfg.arch} has one head, got head {index}")
         if not self.is_quantized:
             raise ValueError("a float model has no integer head accumulators; train it with a bit spec")
         act_scale = self.layers[-1].act.act_quant.scale().detach().reshape(())
         weight_scale = self.head.quant_weight().scale.detach().reshape(-1)
         return act_scale * weight_scale, self.head.bias.detach().reshape(-1).clone()
 
-    def head_accumulators(self, output: torch.Tensor) -> torch.Tensor:
+    def head_accumulators(self, output: torch.Tensor, index: int = 0) -> torch.Tensor:
         """Recover the integer head accumulators from a float head output (exact up to float rounding)."""
-        scale, bias = self.head_scale_bias()
+        scale, bias = self.head_scale_bias(index)
         shape = (1, -1, 1, 1)
         return torch.round((output - bias.view(shape)) / scale.view(shape))

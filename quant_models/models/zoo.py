@@ -1,23 +1,15 @@
-"""The detector architectures: layer plans for tinydet, UltraNet and mobiledet, and ``build_model``."""
+"""The detector architectures: layer plans for tinydet, UltraNet, mobiledet and tinyyolo, and ``build_model``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from quant_models.models.config import Anchor, ConvSpec, DetectorConfig, plan_stride
+from quant_models.models.config import Anchor, ConvSpec, DetectorConfig, plan_stride, scale_channels
 from quant_models.models.detector import Detector
+from quant_models.models.tinyyolo import TINYYOLO_STRIDES, TinyYolo, borrowed_acts, tinyyolo_layout, tinyyolo_plan
 from quant_models.quantizers import BitSpec, BitSpecError, parse_bits
 
-CHANNEL_MULTIPLE = 8  # channel counts stay multiples of 8 so PE/SIMD folding has divisors to choose from
-
-
-def scale_channels(channels: int, width: float) -> int:
-    """Apply a width multiplier, rounding to a multiple of 8 (at least 8).
-
-    >>> scale_channels(64, 0.5), scale_channels(16, 0.25), scale_channels(64, 1.3)
-    (32, 8, 80)
-    """
-    return max(CHANNEL_MULTIPLE, int(round(channels * width / CHANNEL_MULTIPLE)) * CHANNEL_MULTIPLE)
+Model = Detector | TinyYolo  # what build_model returns
 
 
 def _plan(pooled: tuple[int, ...], tail: int, depth: int, width: float) -> list[ConvSpec]:
@@ -80,12 +72,18 @@ ARCHITECTURES: dict[str, Callable[[DetectorConfig], list[ConvSpec]]] = {
     "tinydet": tinydet_plan,
     "ultranet": ultranet_plan,
     "mobiledet": mobiledet_plan,
+    "tinyyolo": tinyyolo_plan,
 }
+# Output strides of the multi-scale architectures, in output order; the others have one output.
+HEAD_STRIDES: dict[str, tuple[int, ...]] = {"tinyyolo": TINYYOLO_STRIDES}
 
 # Defaults per architecture: input size, depth, anchors.
 TINYDET_ANCHORS: tuple[Anchor, ...] = ((0.08, 0.08), (0.16, 0.16), (0.30, 0.30))
 ULTRANET_ANCHORS: tuple[Anchor, ...] = (  # six anchors on the 10x20 grid of a 160x320 input
     (0.05, 0.06), (0.08, 0.12), (0.12, 0.20), (0.20, 0.16), (0.25, 0.35), (0.45, 0.50),
+)
+TINYYOLO_ANCHORS: tuple[Anchor, ...] = (  # output order: stride 16's three (larger), then stride 8's
+    (0.20, 0.20), (0.28, 0.28), (0.40, 0.40), (0.06, 0.06), (0.10, 0.10), (0.14, 0.14),
 )
 
 
@@ -94,17 +92,20 @@ def default_config(arch: str, num_classes: int, bits: str | None = "w4a4", width
                    anchors: tuple[Anchor, ...] | None = None,
                    input_size: tuple[int, int] | None = None) -> DetectorConfig:
     """The published/default configuration of ``arch`` (tinydet, mobiledet: 128x128, depth 2, tinydet's anchors;
-    ultranet: 160x320, depth 4). mobiledet shares tinydet's input, stride and anchors, so the two compare head to
-    head and the decode is unchanged."""
+    ultranet: 160x320, depth 4; tinyyolo: 128x128, one residual block per stage, three anchors on each of its
+    stride-16 and stride-8 outputs). mobiledet shares tinydet's input, stride and anchors, so the two compare head
+    to head and the decode is unchanged."""
     if arch in ("tinydet", "mobiledet"):
         size, d, anc = (128, 128), 2, TINYDET_ANCHORS
     elif arch == "ultranet":
         size, d, anc = (160, 320), 4, ULTRANET_ANCHORS
+    elif arch == "tinyyolo":
+        size, d, anc = (128, 128), 1, TINYYOLO_ANCHORS
     else:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}")
     return DetectorConfig(arch=arch, num_classes=num_classes, input_size=input_size or size,
                           anchors=anchors or anc, bits=bits, width=width, depth=d if depth is None else depth,
-                          class_names=class_names)
+                          class_names=class_names, head_strides=HEAD_STRIDES.get(arch, ()))
 
 
 def num_conv_layers(arch: str, depth: int | None = None, width: float = 1.0) -> int:
@@ -113,15 +114,21 @@ def num_conv_layers(arch: str, depth: int | None = None, width: float = 1.0) -> 
 
 
 def _layer_count(cfg: DetectorConfig) -> int:
-    return len(ARCHITECTURES[cfg.arch](cfg)) + 1
+    return len(ARCHITECTURES[cfg.arch](cfg)) + cfg.num_heads
 
 
-def _check_overrides(spec: BitSpec | None, text: str, arch: str, depth: int, count: int) -> None:
+def _check_overrides(spec: BitSpec | None, text: str, cfg: DetectorConfig, count: int) -> None:
+    heads = (f"l{count - 1} is the head" if cfg.num_heads == 1
+             else f"l{count - cfg.num_heads}..l{count - 1} are the heads")
     for index, weight, act in () if spec is None else spec.layers:
         if index >= count:
-            raise BitSpecError(f"bit spec {text!r}: override l{index}=w{weight}a{act} names no layer of {arch} "
-                               f"(depth {depth}), which has {count} conv layers: l0..l{count - 1} "
-                               f"(l{count - 1} is the head)")
+            raise BitSpecError(f"bit spec {text!r}: override l{index}=w{weight}a{act} names no layer of {cfg.arch} "
+                               f"(depth {cfg.depth}), which has {count} conv layers: l0..l{count - 1} ({heads})")
+    if cfg.arch == "tinyyolo":
+        problems = borrowed_acts(spec, tinyyolo_layout(cfg))
+        if problems:
+            raise BitSpecError(f"bit spec {text!r}: {'; '.join(problems)} (an Add or Concat needs one scale on "
+                               "both inputs)")
 
 
 def validate_bits(bits: str | BitSpec | None, arch: str, width: float = 1.0,
@@ -133,19 +140,25 @@ def validate_bits(bits: str | BitSpec | None, arch: str, width: float = 1.0,
     """
     spec = parse_bits(bits) if isinstance(bits, str) else bits
     cfg = default_config(arch, 1, None, width, depth)
-    _check_overrides(spec, str(bits), arch, cfg.depth, _layer_count(cfg))
+    _check_overrides(spec, str(bits), cfg, _layer_count(cfg))
     return spec
 
 
-def build_model(cfg: DetectorConfig) -> Detector:
-    """Build the detector described by ``cfg`` (float twin when ``cfg.bits`` is None)."""
+def build_model(cfg: DetectorConfig) -> Model:
+    """Build the detector described by ``cfg`` (float twin when ``cfg.bits`` is None): a :class:`Detector`, or
+    for tinyyolo a :class:`TinyYolo` (two outputs)."""
     if cfg.arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {cfg.arch!r}; known: {', '.join(sorted(ARCHITECTURES))}")
+    expected = HEAD_STRIDES.get(cfg.arch, ())
+    if cfg.head_strides != expected:
+        raise ValueError(f"{cfg.arch} has head_strides {expected}, the config says {cfg.head_strides}")
     plan = ARCHITECTURES[cfg.arch](cfg)
     # An override past the last layer would otherwise be ignored silently, and recorded as if it applied.
-    _check_overrides(cfg.bit_spec, str(cfg.bits), cfg.arch, cfg.depth, len(plan) + 1)
+    _check_overrides(cfg.bit_spec, str(cfg.bits), cfg, len(plan) + cfg.num_heads)
     stride = plan_stride(plan)
     h, w = cfg.input_size
     if h % stride or w % stride:
         raise ValueError(f"input size {h}x{w} of {cfg.arch} must be a multiple of its stride {stride}")
+    if cfg.arch == "tinyyolo":
+        return TinyYolo(cfg, tinyyolo_layout(cfg))
     return Detector(cfg, plan)

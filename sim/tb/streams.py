@@ -2,7 +2,9 @@
 
 Two drivers live here: :func:`check_streams` (fifo, dwc, fmpad, maxpool; stimulus file in ``QDET_TB_STIM``) and
 :func:`run_plan` (mvau, thresholding; a plan with per-instance cycle bounds and per-lane diffs, in ``QDET_TB_PLAN``).
-They do the same job with different extras and are due to become one.
+They do the same job with different extras and are due to become one. :func:`run_ports` is ``run_plan`` for
+kernels with several stream ports (fork, add, concat, upsample): every input and every output port is driven as its
+own stream, with its own idle or stall pattern.
 
 The ``check_streams`` stimulus format:
 
@@ -20,6 +22,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cocotb
 import numpy as np
@@ -44,6 +47,16 @@ async def _timed_recv(sink: AxisSink, n: int, counter: list[int]) -> tuple[list[
     """Receive ``n`` beats; also return the cycle count (a shared counter) when the last one arrived."""
     got = await sink.recv(n, 5000)
     return got, counter[0]
+
+
+async def _receive(sink, count: int, timeout_cycles: int, cycle: list[int]) -> tuple[list[int] | None, str, int]:
+    """``count`` beats from ``sink``, the error text on a timeout (the other streams keep going: every failure is
+    reported together), and the cycle it ended at."""
+    try:
+        got = await sink.recv(count, timeout_cycles=timeout_cycles)
+    except TimeoutError as exc:
+        return None, str(exc), cycle[0]
+    return got, "", cycle[0]
 
 
 async def _count_cycles(clk, counter: list[int]) -> None:
@@ -217,19 +230,10 @@ async def run_plan(dut, plan_path: Path, quiet_cycles: int = 64, timeout_cycles:
 
     cycle = [0]
 
-    async def count() -> None:
-        while True:
-            await RisingEdge(clk)
-            cycle[0] += 1
-
     async def receive(sink, inst) -> tuple[list[int] | None, str, int]:
-        try:
-            got = await sink.recv(len(inst["words_out"]), timeout_cycles=timeout_cycles)
-        except TimeoutError as exc:  # keep the other instances going; report all failures together
-            return None, str(exc), cycle[0]
-        return got, "", cycle[0]
+        return await _receive(sink, len(inst["words_out"]), timeout_cycles, cycle)
 
-    counter = cocotb.start_soon(count())
+    counter = cocotb.start_soon(_count_cycles(clk, cycle))
     senders = [cocotb.start_soon(src.send(inst["words_in"])) for (src, _), inst in zip(ends, plan["instances"])]
     receivers = [cocotb.start_soon(receive(sink, inst)) for (_, sink), inst in zip(ends, plan["instances"])]
     received = [await r for r in receivers]
@@ -262,3 +266,208 @@ async def run_plan(dut, plan_path: Path, quiet_cycles: int = 64, timeout_cycles:
         if problems:
             failures.append(f"i{n} ({inst['label']}): " + " | ".join(problems))
     assert not failures, f"{len(failures)} of {len(plan['instances'])} instances failed:\n" + "\n".join(failures)
+
+
+# ---- Multi-port kernels (qdet_fork, qdet_add, qdet_concat; qdet_upsample uses it too): every port its own stream.
+
+@dataclass(frozen=True)
+class PortStream:
+    """The beats one port of an instance moves, and how the bench drives it.
+
+    ``port`` is the signal prefix (``s0_axis``, ``m_axis``): signals ``i<n>_<port>_tdata/tvalid/tready``, or
+    ``i<n>_<port>_tdata_<k>`` ... for slice ``k`` of a :class:`sim.wrap.Split` port. ``prob`` is the idle
+    probability of an input and the stall probability of an output, drawn each cycle from the port's own
+    generator. ``elems``/``bits``/``signed`` only describe an output's lanes for the failure message."""
+
+    port: str
+    words: tuple[int, ...]
+    prob: float = 0.0
+    slice: int | None = None
+    elems: int = 1
+    bits: int = 1
+    signed: bool = False
+
+
+def _signal(n: int, port: dict, name: str) -> str:
+    """The top-level signal ``name`` (tdata, tvalid, tready) of a plan's port (a :class:`PortStream` as a dict)
+    on instance ``n``."""
+    return f"i{n}_{port['port']}_{name}" + ("" if port["slice"] is None else f"_{port['slice']}")
+
+
+@dataclass(frozen=True)
+class PortsInstance:
+    """One kernel instance of a multi-port run: HDL parameters, the wrapper's port map (widths, or
+    :class:`sim.wrap.Split` for packed multi-stream ports), the input and output streams, a seed.
+
+    ``max_cycles`` (only for runs without idle or stall on any port) bounds the cycles from the first input
+    offered to the last output beat taken on any output port."""
+
+    label: str
+    params: dict[str, int | str]
+    ports: dict[str, Any]
+    inputs: tuple[PortStream, ...]
+    outputs: tuple[PortStream, ...]
+    seed: int
+    max_cycles: int | None = None
+
+
+def axis_ports(prefix: str, width: int, parts: int | None = None) -> dict[str, Any]:
+    """The wrapper port map of one AXI-Stream port ``prefix`` (``s0_axis``, ``m_axis``) of ``width`` bits, or of
+    ``parts`` packed streams of ``width`` bits each (a :class:`sim.wrap.Split` per signal)."""
+    from sim.wrap import Split
+
+    if parts is None:
+        return {f"{prefix}_tdata": width, f"{prefix}_tvalid": 1, f"{prefix}_tready": 1}
+    return {f"{prefix}_tdata": Split(parts, width), f"{prefix}_tvalid": Split(parts, 1),
+            f"{prefix}_tready": Split(parts, 1)}
+
+
+def write_ports_plan(module: str, instances: Sequence[PortsInstance], out_dir: Path) -> tuple[Path, Path]:
+    """Write the wrapper ``top`` (one ``module`` per instance) and the JSON plan for :func:`run_ports`; return
+    (wrapper, plan) paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wrapper = out_dir / f"top_{module}.v"
+    wrapper.write_text(multi_instance_wrapper(module, [(i.params, i.ports) for i in instances]))
+    plan = out_dir / f"plan_{module}.json"
+    plan.write_text(json.dumps({"module": module, "instances": [
+        {"label": i.label, "seed": i.seed, "max_cycles": i.max_cycles,
+         "inputs": [asdict(p) for p in i.inputs], "outputs": [asdict(p) for p in i.outputs]} for i in instances]}))
+    return wrapper, plan
+
+
+def _port_diff(port: dict, got: list[int]) -> str:
+    """Where an output port's beats differ from the expected ones ('' when equal)."""
+    return _diff({"words_out": port["words"], "out_elems": port["elems"], "out_bits": port["bits"],
+                  "out_signed": port["signed"]}, got)
+
+
+async def run_ports(dut, plan_path: Path, quiet_cycles: int = 48, timeout_cycles: int = 5000) -> None:
+    """Drive every port of every instance of the plan at once, each input with its own seeded idle pattern and
+    each output with its own stall pattern; then check each output's beats, that every input beat was taken,
+    that no output moves an extra beat, and the cycle bounds."""
+    plan = json.loads(Path(plan_path).read_text())
+    clk = dut.ap_clk
+    cocotb.start_soon(Clock(clk, 10, unit="ns").start())
+    dut.ap_rst_n.value = 0
+    ends = []
+    for n, inst in enumerate(plan["instances"]):
+        srcs, sinks = [], []
+        for k, port in enumerate(inst["inputs"]):
+            tdata, tvalid, tready = (getattr(dut, _signal(n, port, s)) for s in ("tdata", "tvalid", "tready"))
+            srcs.append(AxisSource(clk, tdata, tvalid, tready, random.Random(inst["seed"] * 64 + k), port["prob"]))
+        for k, port in enumerate(inst["outputs"]):
+            tdata, tvalid, tready = (getattr(dut, _signal(n, port, s)) for s in ("tdata", "tvalid", "tready"))
+            sinks.append(AxisSink(clk, tdata, tvalid, tready, random.Random(inst["seed"] * 64 + 32 + k),
+                                  port["prob"]))
+        ends.append((srcs, sinks))
+    await ClockCycles(clk, 4)
+    dut.ap_rst_n.value = 1
+    await RisingEdge(clk)
+
+    cycle = [0]
+    counter = cocotb.start_soon(_count_cycles(clk, cycle))
+
+    async def receive(sink, port) -> tuple[list[int] | None, str, int]:
+        return await _receive(sink, len(port["words"]), timeout_cycles, cycle)
+
+    senders = [[cocotb.start_soon(src.send(port["words"])) for src, port in zip(srcs, inst["inputs"])]
+               for (srcs, _), inst in zip(ends, plan["instances"])]
+    receivers = [[cocotb.start_soon(receive(sink, port)) for sink, port in zip(sinks, inst["outputs"])]
+                 for (_, sinks), inst in zip(ends, plan["instances"])]
+    received = [[await r for r in rs] for rs in receivers]
+
+    async def quiet(sink) -> str:
+        try:
+            await sink.expect_quiet(quiet_cycles)
+        except AssertionError as exc:
+            return str(exc)
+        return ""
+
+    quiets = [[cocotb.start_soon(quiet(sink)) for sink in sinks] for _, sinks in ends]
+    quiets = [[await q for q in qs] for qs in quiets]
+    counter.cancel()
+
+    failures = []
+    for n, inst in enumerate(plan["instances"]):
+        problems = []
+        for port, (got, err, _), extra in zip(inst["outputs"], received[n], quiets[n]):
+            name = port["port"] + ("" if port["slice"] is None else f"[{port['slice']}]")
+            if got is None:
+                problems.append(f"{name}: {err}")
+            elif d := _port_diff(port, got):
+                problems.append(f"{name}: {d}")
+            if extra:
+                problems.append(f"{name}: {extra}")
+        for port, task in zip(inst["inputs"], senders[n]):
+            if not task.done():
+                task.cancel()
+                problems.append(f"{port['port']}: not every input beat was taken")
+        took = max((c for _, _, c in received[n]), default=0)
+        if inst["max_cycles"] is not None and took > inst["max_cycles"]:
+            problems.append(f"took {took} cycles, the rate allows {inst['max_cycles']}")
+        if problems:
+            failures.append(f"i{n} ({inst['label']}): " + " | ".join(problems))
+    assert not failures, f"{len(failures)} of {len(plan['instances'])} instances failed:\n" + "\n".join(failures)
+
+
+def finn_model(op_type: str, inputs: Sequence[tuple[str, Sequence[int], str]],
+               outputs: Sequence[tuple[str, Sequence[int]]], domain: str = "finn.custom_op.fpgadataflow",
+               **attrs: Any) -> Any:
+    """A qonnx ``ModelWrapper`` holding one FINN ``op_type`` node with several streamed inputs and/or outputs
+    (:func:`sim.tb.finn_node.one_node_model` has one of each): ``inputs`` as (name, shape, FINN datatype),
+    ``outputs`` as (name, shape), in the node's port order; ``attrs`` are the node's attributes."""
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    node = helper.make_node(op_type, [n for n, _, _ in inputs], [n for n, _ in outputs], domain=domain,
+                            backend="fpgadataflow", name=f"{op_type}_0", **attrs)
+    graph = helper.make_graph([node], op_type.lower(),
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s)) for n, s, _ in inputs],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s)) for n, s in outputs])
+    model = ModelWrapper(qonnx_make_model(graph, producer_name="qdet-tb"))
+    for name, _, dtype in inputs:
+        model.set_tensor_datatype(name, DataType[dtype])
+    return model
+
+
+def finn_execute(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every graph output of ``model`` for ``feeds`` (FINN's python execution), as int64; an output that is not
+    integer-valued is an error."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    out = execute_onnx(model, {k: v.astype(np.float32) for k, v in feeds.items()})
+    result = {}
+    for name, value in out.items():
+        r = np.rint(value).astype(np.int64)
+        if not np.array_equal(r, value):
+            raise AssertionError(f"FINN's {model.graph.node[0].op_type} returned non-integer values on {name}")
+        result[name] = r
+    return result
+
+
+def with_extremes(rng: random.Random, shape: Sequence[int], lo: int, hi: int, edge: float = 0.2) -> np.ndarray:
+    """Random integers in [lo, hi] of ``shape``: each element is ``lo`` or ``hi`` with probability ``edge/2`` each,
+    uniform otherwise; two random positions (of at least two elements) hold ``lo`` and ``hi`` in any case, so both
+    range ends are in every stream."""
+    out = np.empty(tuple(shape), dtype=np.int64)
+    for i in np.ndindex(out.shape):
+        r = rng.random()
+        out[i] = lo if r < edge / 2 else hi if r < edge else rng.randint(lo, hi)
+    if out.size >= 2:
+        a, b = rng.sample(range(out.size), 2)
+        out.flat[a], out.flat[b] = lo, hi
+    return out
+
+
+def dtype_range(name: str) -> tuple[int, int, int, bool]:
+    """(bits, min, max, signed) of a FINN integer DataType name such as ``INT4``."""
+    from qonnx.core.datatype import DataType
+
+    dt = DataType[name]
+    return dt.bitwidth(), int(dt.min()), int(dt.max()), dt.signed()
+
+
+# Idle/stall probabilities drawn per port (independently on every input and every output).
+PORT_PRESSURE = (0.0, 0.2, 0.5, 0.7)

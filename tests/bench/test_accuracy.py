@@ -85,6 +85,19 @@ def test_other_architectures_are_compared_not_checked():
                                                   "w4a4 training speed >= 1/2.5 of float"]
     mobile = [r for r in ROWS if r.arch == "mobiledet"]
     assert [(r.name, r.bits) for r in mobile] == [("mobiledet-w4a4", "w4a4")]
+    yolo = [r for r in ROWS if r.arch == "tinyyolo"]
+    assert [(r.name, r.bits, r.width) for r in yolo] == [("tinyyolo-w4a4", "w4a4", 1.0)]
+    rows.append({**_row("tinyyolo-w4a4", "w4a4", 0.40, 200), "arch": "tinyyolo"})
+    assert len(checks(rows)) == 2
+
+
+def test_the_cpu_section_compares_the_three_architectures():
+    from bench.accuracy import ROWS, SECTIONS
+
+    names, title = SECTIONS["cpu-arch"]
+    assert names == ("w4a4", "mobiledet-w4a4", "tinyyolo-w4a4") and "tinyyolo" in title
+    assert {r.arch for r in ROWS if r.name in names} == {"tinydet", "mobiledet", "tinyyolo"}
+    assert {r.bits for r in ROWS if r.name in names} == {"w4a4"}
 
 
 def test_rows_train_their_own_architecture_and_width(tmp_path, monkeypatch):

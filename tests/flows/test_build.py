@@ -59,7 +59,7 @@ def test_golden_model_matches_brevitas_exactly_on_16_images(tiny_build, trained_
 def test_build_writes_checkpoints_times_and_log(tiny_build):
     cfg, _ = tiny_build
     layout = cfg.layout
-    steps = ["qonnx_to_finn", "streamline", "to_hw_layers", "verify", "specialize", "fold", "report"]
+    steps = ["qonnx_to_finn", "streamline", "to_hw_layers", "verify", "specialize", "fold", "stream_links", "report"]
     assert sorted(layout.steps_dir.iterdir()) == [layout.input_checkpoint] + [
         layout.checkpoint(i, s) for i, s in enumerate(steps, 1)]
     times = json.loads((cfg.layout.times).read_text())

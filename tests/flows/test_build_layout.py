@@ -18,8 +18,10 @@ def test_paths_are_the_documented_layout(tmp_path):
         b.record: "build.json", b.log: "build.log", b.times: "time_per_step.json", b.io_spec: "io_spec.json",
         b.input_checkpoint: "steps/00_input.onnx", b.checkpoint(6, "fold"): "steps/06_fold.onnx",
         b.golden_inputs: "golden/inputs.npy", b.golden_outputs: "golden/outputs.npy",
+        b.golden_output(0): "golden/outputs.npy", b.golden_output(2): "golden/outputs_2.npy",
         b.verify_record: "golden/verify.json", b.estimates: "report/estimates.json",
-        b.folding: "report/folding.json", b.finn_setfolding: "report/finn_setfolding.json",
+        b.folding: "report/folding.json", b.fifo_sizing: "report/fifo_sizing.json",
+        b.finn_setfolding: "report/finn_setfolding.json",
         b.summary: "report/summary.md", b.estimates_plot: "report/estimates.png", b.manifest: "rtl/manifest.json",
         b.sim_result: "sim/result.json", b.sim_summary: "sim/summary.md", b.sim_log: "sim/sim.log",
         b.sim_diagnose_log: "sim/diagnose.log",
@@ -112,16 +114,16 @@ def test_of_keeps_a_layout_and_wraps_a_path(tmp_path):
     assert BuildLayout.of(str(tmp_path)) == b and BuildLayout.of(Path(tmp_path)) == b
 
 
-def test_rtl_is_stale_when_the_fold_checkpoint_changed(tmp_path):
+def test_rtl_is_stale_when_the_hardware_graph_changed(tmp_path):
     import hashlib
 
     b = BuildLayout(tmp_path)
     b.rtl_dir.mkdir()
     b.manifest.write_text(json.dumps({"top": "qdet_top"}))
-    assert not b.rtl_is_stale()  # RTL without a fold checkpoint (written by hand) is kept
+    assert not b.rtl_is_stale()  # RTL without the checkpoint it is built from (written by hand) is kept
     b.steps_dir.mkdir()
-    b.checkpoint(6, "fold").write_bytes(b"first folding")
+    b.checkpoint(7, "stream_links").write_bytes(b"first folding")
     b.manifest.write_text(json.dumps({"source_sha256": hashlib.sha256(b"first folding").hexdigest()}))
     assert not b.rtl_is_stale()
-    b.checkpoint(6, "fold").write_bytes(b"a resumed build folded again")
+    b.checkpoint(7, "stream_links").write_bytes(b"a resumed build folded again")
     assert b.rtl_is_stale()

@@ -7,9 +7,9 @@ def test_host_ops_replay_in_order_and_survive_a_round_trip(tmp_path):
     scale = [0.5, 2.0]
     spec = IOSpec(
         input=Port("in", (1, 2, 2, 3), "UINT8", "NHWC", (HostOp("Transpose", perm=(0, 2, 3, 1)),)),
-        output=Port("out", (1, 1, 1, 2), "INT8", "NHWC", (
+        outputs=(Port("out", (1, 1, 1, 2), "INT8", "NHWC", (
             HostOp("Transpose", perm=(0, 3, 1, 2)), HostOp("Mul", value=scale, shape=(1, 2, 1, 1)),
-            HostOp("Add", value=[1.0, -1.0], shape=(1, 2, 1, 1)))),
+            HostOp("Add", value=[1.0, -1.0], shape=(1, 2, 1, 1)))),),
         model_config={"anchors": [[0.1, 0.2]]})
     spec.save(tmp_path / "io.json")
     loaded = IOSpec.load(tmp_path / "io.json")

@@ -101,7 +101,7 @@ def test_depthwise_convs_became_vvaus_and_the_classifier_ends_in_fc(builds):
     ops = [n.op_type for n in ModelWrapper(str(builds("classifier").step_checkpoint("fold"))).graph.node]
     assert "VVAU_hls" in ops and "Pool_hls" in ops and ops[-1] == "MVAU_hls"
     spec = json.loads(builds("classifier").io_spec.read_text())
-    assert spec["output"]["shape"] == [1, 5]
+    assert spec["outputs"][0]["shape"] == [1, 5]
 
 
 @pytest.mark.rtlsim

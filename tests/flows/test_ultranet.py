@@ -28,4 +28,4 @@ def test_trained_ultranet_maps_to_hardware_and_matches_brevitas(synth_data, tmp_
     assert report["images"] == 16 and report["mismatches"] == 0 and "Brevitas" in report["reference"]
     spec = json.loads((cfg.layout.io_spec).read_text())
     head = len(spec["model_config"]["anchors"]) * (5 + spec["model_config"]["num_classes"])
-    assert spec["input"]["shape"] == [1, 160, 320, 3] and spec["output"]["shape"] == [1, 10, 20, head]
+    assert spec["input"]["shape"] == [1, 160, 320, 3] and spec["outputs"][0]["shape"] == [1, 10, 20, head]

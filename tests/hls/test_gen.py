@@ -29,13 +29,13 @@ def _fold_build(root: Path, extra_node: bool = False, seed: int = 0,
     t = np.sort(rng.uniform(-100, 100, (4, 3)), axis=1).astype(np.float32)
     t[0, 2] = 1e6  # beyond the accumulator: the generator widens ACC_BITS instead of changing the result
     nodes = [
-        helper.make_node("FMPadding_rtl", ["x"], ["a"], name="FMPadding_rtl_0", domain=RTL_DOMAIN,
+        helper.make_node("FMPadding_rtl", ["x"], ["a"], name="FMPadding_rtl_0", domain=RTL_DOMAIN, backend="fpgadataflow",
                          ImgDim=[4, 4], NumChannels=2, Padding=[1, 1, 1, 1], SIMD=1, inputDataType="UINT4"),
         helper.make_node("ConvolutionInputGenerator_rtl", ["a"], ["b"], name="ConvolutionInputGenerator_rtl_0",
-                         domain=RTL_DOMAIN, ConvKernelDim=[3, 3], Dilation=[1, 1], IFMChannels=2, IFMDim=[6, 6],
+                         domain=RTL_DOMAIN, backend="fpgadataflow", ConvKernelDim=[3, 3], Dilation=[1, 1], IFMChannels=2, IFMDim=[6, 6],
                          OFMDim=[4, 4], SIMD=2, Stride=[1, 1], depthwise=0, inputDataType="UINT4",
                          outputDataType="UINT4", parallel_window=parallel_window),
-        helper.make_node("MVAU_hls", ["b", "w", "t"], ["y"], name="MVAU_hls_0", domain=HLS_DOMAIN, MW=18, MH=4,
+        helper.make_node("MVAU_hls", ["b", "w", "t"], ["y"], name="MVAU_hls_0", domain=HLS_DOMAIN, backend="fpgadataflow", MW=18, MH=4,
                          PE=2, SIMD=3, ActVal=0, binaryXnorMode=0, noActivation=0, inputDataType="UINT4",
                          weightDataType="INT4", outputDataType="UINT2", accDataType="INT12",
                          numInputVectors=[1, 4, 4]),
@@ -50,10 +50,22 @@ def _fold_build(root: Path, extra_node: bool = False, seed: int = 0,
     model.set_initializer("w", w)
     model.set_initializer("t", t)
     model.set_tensor_datatype("w", DataType["INT4"])
+    if not extra_node:
+        from qonnx.transformation.infer_shapes import InferShapes
+
+        model = model.transform(InferShapes())
     build = BuildLayout(root / "build")
     build.steps_dir.mkdir(parents=True)
     model.save(str(build.checkpoint(6, "fold")))
     build.write_record("pynq-z2", 100.0, {})
+    if not extra_node:  # the flow's stream_links step (width converters, FIFOs) makes the generator's input
+        from flows.config import FlowConfig
+        from flows.steps.links import step_stream_links
+
+        linked = step_stream_links(model, FlowConfig(out=build.root, board="pynq-z2"))
+        linked.save(str(build.checkpoint(7, "stream_links")))
+    else:
+        model.save(str(build.checkpoint(7, "stream_links")))
     return build, w, t
 
 
@@ -159,8 +171,8 @@ def test_same_build_same_bytes(tmp_path: Path) -> None:
     import hashlib
 
     # The manifest names what it was generated from, so a re-folded build can tell its RTL is stale.
-    assert manifest["source"] == "steps/06_fold.onnx"
-    assert manifest["source_sha256"] == hashlib.sha256(build.checkpoint(6, "fold").read_bytes()).hexdigest()
+    assert manifest["source"] == "steps/07_stream_links.onnx"
+    assert manifest["source_sha256"] == hashlib.sha256(build.checkpoint(7, "stream_links").read_bytes()).hexdigest()
 
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((first / name).read_bytes()).hexdigest() == digest

@@ -90,6 +90,8 @@ CASES = [
     ("train-teacher-missing", ["train", "--data", "{ws}/data", "--out", "{ws}/new", "--teacher", "{ws}/t.pt"],
      "t.pt"),
     ("train-unknown-option", ["train", "--bogus"], "--bogus"),
+    ("train-input-size", ["train", "--data", "{ws}/data", "--out", "{ws}/new", "--input-size", "64by64"],
+     "--input-size"),
     # eval
     ("eval-missing", ["eval", "{ws}/missing.pt", "--data", "{ws}/data"], "missing.pt"),
     ("eval-not-checkpoint", ["eval", "{ws}/afile", "--data", "{ws}/data"], "afile"),
@@ -120,6 +122,8 @@ CASES = [
     ("build-clock", ["build", "{ws}/model.onnx", "--out", "{ws}/b", *MODES, "--clock-mhz", "5000"], "--clock-mhz"),
     ("build-step", ["build", "{ws}/model.onnx", "--out", "{ws}/b", *MODES, "--from", "nosuchstep"], "nosuchstep"),
     ("build-verify", ["build", "{ws}/model.onnx", "--out", "{ws}/b", *MODES, "--verify", "-1"], "--verify"),
+    ("build-fifo-depth", ["build", "{ws}/model.onnx", "--out", "{ws}/b", *MODES, "--fifo-depth", "1"],
+     "--fifo-depth"),
     ("build-folding-missing", ["build", "{ws}/model.onnx", "--out", "{ws}/b", "--folding", "{ws}/f.json"],
      "f.json"),
     ("build-checkpoint-missing", ["build", "{ws}/model.onnx", "--out", "{ws}/b", *MODES, "--checkpoint",
@@ -141,18 +145,19 @@ CASES = [
     ("sim-backpressure", ["sim", "{ws}/started", "--backpressure", "2"], "--backpressure"),
     ("sim-no-golden", ["sim", "{ws}/started"], "--verify"),
     ("sim-tree-levels", ["sim", "{ws}/started", "--tree-levels", "9"], "--tree-levels"),
+    ("sim-size-fifos-no-golden", ["sim", "{ws}/started", "--size-fifos"], "--verify"),
     # synth
     ("synth-missing", ["synth", "{ws}/nowhere"], "nowhere"),
     ("synth-family", ["synth", "{ws}/started", "--family", "ecp5"], "ecp5"),
     ("synth-tree-levels", ["synth", "{ws}/started", "--tree-levels", "-1"], "--tree-levels"),
     ("synth-sim-file", ["synth", "{ws}/simfile"], "sim"),
-    ("synth-no-fold", ["synth", "{ws}/truncated"], "fold"),
+    ("synth-no-links", ["synth", "{ws}/truncated"], "stream_links"),
     ("synth-timeout", ["synth", "{ws}/started", "--timeout", "0"], "--timeout"),
     # bitstream
     ("bitstream-missing", ["bitstream", "{ws}/nowhere"], "nowhere"),
     ("bitstream-jobs", ["bitstream", "{ws}/started", "--jobs", "0"], "--jobs"),
     ("bitstream-file", ["bitstream", "{ws}/afile"], "afile"),
-    ("bitstream-no-fold", ["bitstream", "{ws}/truncated"], "fold"),
+    ("bitstream-no-links", ["bitstream", "{ws}/truncated"], "stream_links"),
     # boards
     ("boards-unknown-option", ["boards", "--bogus"], "--bogus"),
 ]
@@ -192,4 +197,4 @@ def test_the_truncated_checkpoint_hint_is_not_the_export_hint(ws, capsys):
 def test_synth_on_a_fresh_build_names_what_to_run(ws, capsys):
     result = run_qdet(capsys, "synth", ws / "truncated")
     assert result.code == 2
-    assert "fold" in result.error_lines()[0] and "qdet build writes" not in result.text
+    assert "stream_links" in result.error_lines()[0] and "qdet build writes" not in result.text

@@ -69,3 +69,56 @@ def test_distillation_is_zero_gradient_at_the_teacher():
     assert student.grad.abs().max() < 1e-6
     other = (teacher + 1.0).requires_grad_(True)
     assert distillation_loss(other, teacher, 2, 2) > distillation_loss(teacher, teacher, 2, 2)
+
+
+def test_each_ground_truth_goes_to_the_scale_of_its_best_anchor():
+    from quant_models.loss import best_heads
+
+    coarse = torch.tensor([[0.25, 0.25], [0.4, 0.4]])  # output 0 (stride 16)
+    fine = torch.tensor([[0.05, 0.05], [0.1, 0.1]])  # output 1 (stride 8)
+    # Sizes 0.06 (best: 0.05, fine), 0.3 (best: 0.25, coarse), 0.17 x 0.17: shape IoU 0.17^2/0.25^2 = 0.46 with
+    # 0.25 against 0.1^2/0.17^2 = 0.35 with 0.1 -> coarse; a tall 0.04 x 0.5 box, though half as tall as the
+    # image: IoU 0.01/0.0725 = 0.138 with 0.25 x 0.25, 0.004/0.026 = 0.154 with 0.1 x 0.1 -> fine; padding -> -1.
+    boxes = torch.tensor([[[0.1, 0.1, 0.16, 0.16], [0.2, 0.2, 0.5, 0.5], [0.0, 0.0, 0.17, 0.17],
+                           [0.3, 0.2, 0.34, 0.7], [0, 0, 0, 0]]])
+    labels = torch.tensor([[0, 1, 2, 3, -1]])
+    assert best_heads(boxes, labels, [coarse, fine]).tolist() == [[1, 0, 0, 1, -1]]
+
+
+def test_two_scale_loss_trains_each_object_on_its_own_scale_only():
+    from quant_models.loss import detection_loss_heads
+
+    coarse_anchors = torch.tensor([[0.5, 0.5]])
+    fine_anchors = torch.tensor([[0.1, 0.1]])
+    boxes = torch.tensor([[[0.25, 0.25, 0.75, 0.75]]])  # anchor-sized for the coarse output
+    labels = torch.tensor([[1]])
+    coarse = torch.zeros(1, 7, 2, 2, requires_grad=True)
+    fine = torch.zeros(1, 7, 4, 4, requires_grad=True)
+    loss, parts = detection_loss_heads((coarse, fine), boxes, labels, [coarse_anchors, fine_anchors], 2)
+    loss.backward()
+    # The box and class terms reach the coarse map's positive cells only; on the fine map, all of which is
+    # background for this object, only objectness gets a gradient.
+    assert coarse.grad[0, :4].abs().sum() > 0 and coarse.grad[0, 5:].abs().sum() > 0
+    assert fine.grad[0, :4].abs().max() == 0 and fine.grad[0, 5:].abs().max() == 0
+    assert fine.grad[0, 4].abs().min() > 0
+    assert parts["box"] > 0
+    # The same object, now sized for the fine anchors: the roles swap.
+    small = torch.tensor([[[0.45, 0.45, 0.55, 0.55]]])
+    coarse.grad = fine.grad = None
+    detection_loss_heads((coarse, fine), small, labels, [coarse_anchors, fine_anchors], 2)[0].backward()
+    assert coarse.grad[0, :4].abs().max() == 0 and fine.grad[0, :4].abs().sum() > 0
+
+
+def test_one_output_is_the_single_scale_loss():
+    from quant_models.loss import detection_loss_heads, distillation_loss_heads
+
+    torch.manual_seed(0)
+    out = torch.randn(2, 14, 4, 4)
+    anchors = torch.tensor([[0.2, 0.2], [0.5, 0.4]])
+    boxes = torch.tensor([[[0.1, 0.1, 0.3, 0.4]], [[0.5, 0.5, 0.9, 0.8]]])
+    labels = torch.tensor([[0], [1]])
+    a, parts_a = detection_loss(out, boxes, labels, anchors, 2)
+    b, parts_b = detection_loss_heads((out,), boxes, labels, [anchors], 2)
+    assert torch.equal(a, b) and parts_a == parts_b
+    teacher = torch.randn_like(out)
+    assert torch.equal(distillation_loss(out, teacher, 2, 2), distillation_loss_heads((out,), (teacher,), 2, 2))

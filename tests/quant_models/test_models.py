@@ -56,7 +56,7 @@ def test_input_size_must_match_stride():
 
 
 def test_unknown_architecture():
-    with pytest.raises(ValueError, match="known: mobiledet, tinydet, ultranet"):
+    with pytest.raises(ValueError, match="known: mobiledet, tinydet, tinyyolo, ultranet"):
         default_config("resnet", 4)
 
 

@@ -69,7 +69,8 @@ def test_option_errors_come_before_the_data(synth_data, tmp_path, no_data):
         _cfg(synth_data, tmp_path / "x", resume=True, overwrite=True)
     with pytest.raises(TrainError, match=r"--device 'tpu' is not a device name; use cpu, cuda or cuda:N"):
         train(_cfg(synth_data, tmp_path / "x", device="tpu"))
-    with pytest.raises(TrainError, match="--model yolo: unknown architecture; known: mobiledet, tinydet, ultranet"):
+    with pytest.raises(TrainError,
+                       match="--model yolo: unknown architecture; known: mobiledet, tinydet, tinyyolo, ultranet"):
         train(_cfg(synth_data, tmp_path / "x", model="yolo"))
     with pytest.raises(TrainError, match="--width .* must be > 0, got 0"):
         train(_cfg(synth_data, tmp_path / "x", width=0.0))

@@ -1,0 +1,45 @@
+"""tinyyolo W4A4 end to end at a small width: train, export, build for pynq-z2 and ultra96-v2 (residual adds,
+forks, an upsample + concat neck, two heads), verify against the Brevitas checkpoint on both outputs, simulate
+bit-exact on both output ports under random backpressure (8 frames), and at the estimated rate without it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.zoo_builds import build_verified, simulate_both_ways, train_and_export
+from tests.tools import require_simulator
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tinyyolo(synth_data, tmp_path_factory):
+    """A quarter-width tinyyolo W4A4 at 64x64, trained for 2 epochs on the session's synthetic set, exported."""
+    root = tmp_path_factory.mktemp("tinyyolo")
+    checkpoint, onnx = train_and_export(synth_data, root, "tinyyolo", width=0.25, depth=1, input_size=(64, 64))
+    return root, checkpoint, onnx
+
+
+@pytest.mark.rtlsim
+@pytest.mark.parametrize("board", ["pynq-z2", "ultra96-v2"])
+def test_tinyyolo_builds_verifies_and_simulates_bit_exact_on_both_heads(capsys, tinyyolo, synth_data, board):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    require_simulator("verilator")
+    root, checkpoint, onnx = tinyyolo
+    layout = build_verified(capsys, onnx, root / f"build_{board}", board, synth_data, checkpoint)
+    spec = json.loads(layout.io_spec.read_text())
+    assert [o["shape"][1:3] for o in spec["outputs"]] == [[4, 4], [8, 8]]  # stride 16, then stride 8
+    assert [h["stride"] for h in spec["model_config"]["heads"]] == [16, 8]
+    assert [o["decode"]["stride"] for o in spec["outputs"]] == [16, 8]  # each port with its head's decode params
+    ops = [n.op_type for n in ModelWrapper(str(layout.step_checkpoint("stream_links"))).graph.node]
+    for op in ("ElementwiseAdd_hls", "DuplicateStreams_hls", "StreamingConcat_hls", "UpsampleNearestNeighbour_hls"):
+        assert op in ops, op
+    assert ops.count("ElementwiseAdd_hls") == 2
+    sizing = json.loads(layout.fifo_sizing.read_text())
+    assert any(r["join"].startswith("ElementwiseAdd") for r in sizing.values())
+    assert any(r["join"].startswith("StreamingConcat") for r in sizing.values())
+    assert {"m_axis", "m1_axis"} <= set(layout.read_manifest()["ports"])  # one output port per head
+    simulate_both_ways(capsys, layout, frames=8, seed=3)

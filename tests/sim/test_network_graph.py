@@ -1,0 +1,112 @@
+"""Graph-shaped networks in RTL: random residual / feature-pyramid / multi-head Brevitas nets build, verify and
+simulate bit-exact on every output port under backpressure, and the reconvergent FIFO sizing decides between a
+deadlock and the estimated rate.
+
+The sizing test takes the skip FIFO of a residual block (the FIFO in front of the add's input that comes straight
+from the fork) and simulates it one entry short of the computed deadlock bound (the watchdog must name that FIFO),
+at the bound itself (it must finish, slowly: the bound is exact, not a guess), and at the depth the flow built (it
+must run within 10% of the estimated cycles per frame).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flows.config import FlowConfig
+from flows.runner import run_flow
+from flows.steps import DEFAULT_STEPS
+from tests.flows.brevitas_nets import export
+from tests.flows.graph_nets import GraphSpec, build_graph_net, random_graph
+from tests.tools import require_simulator
+
+# Residual block on an 8x8 map (the sizing test's graph).
+RESIDUAL = GraphSpec((3, 8, 8), (4,), (1,), (0,), name="residual")
+SEEDS = (0, 5, 7)  # two stages / two heads; three stages / three heads; a three-input concat
+
+
+@pytest.fixture(scope="module")
+def graph_build(tmp_path_factory):
+    done: dict = {}
+
+    def get(spec: GraphSpec, board: str = "pynq-z2"):
+        key = (spec.name, board)
+        if key not in done:
+            root = tmp_path_factory.mktemp(spec.name)
+            onnx = export(build_graph_net(spec, seed=3), spec.in_shape, root / "model.onnx", seed=3)
+            cfg = FlowConfig(out=root / "build", board=board, verify_images=3)
+            run_flow(onnx, cfg, DEFAULT_STEPS)
+            done[key] = cfg.layout
+        return done[key]
+
+    return get
+
+
+@pytest.mark.rtlsim
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_graph_nets_simulate_bit_exact_on_every_output(graph_build, seed):
+    require_simulator("verilator")
+    from sim.network import SimConfig, simulate
+
+    spec = random_graph(seed)
+    layout = graph_build(spec)
+    spec_json = json.loads(layout.io_spec.read_text())
+    assert len(spec_json["outputs"]) == len(spec.heads)  # one output port per head
+    r = simulate(layout, SimConfig(images=3, backpressure=0.3, seed=seed))
+    assert r.status == "done" and r.frames == 3 and r.mismatches == 0, r.message
+    manifest = layout.read_manifest()
+    kernels = {s["kernel"] for s in manifest["stages"]}
+    assert {"qdet_fork", "qdet_add"} <= kernels and len([p for p in manifest["ports"] if p != "s_axis"]) == len(
+        spec.heads)
+    if len(spec.heads) > 1:
+        assert {"qdet_concat", "qdet_upsample"} <= kernels
+    # Without backpressure the pipeline keeps the estimated rate.
+    fast = simulate(layout, SimConfig(images=3, seed=seed))
+    assert fast.status == "done" and fast.mismatches == 0, fast.message
+    assert fast.ratio_to_estimate is not None and fast.ratio_to_estimate <= 1.10, fast.ratio_to_estimate
+
+
+@pytest.mark.rtlsim
+def test_the_skip_fifo_one_short_of_the_sizing_deadlocks_and_is_named(graph_build, capsys):
+    require_simulator("verilator")
+    from flows.steps.links import set_fifo_depths
+    from sim.network import SimConfig, simulate
+
+    layout = graph_build(RESIDUAL)
+    sizing = json.loads(layout.fifo_sizing.read_text())
+    skip = [name for name, r in sizing.items() if r["join"].startswith("ElementwiseAdd")
+            and r["long_branch_nodes"] > r["short_branch_nodes"]]
+    assert len(skip) == 1, sizing
+    name, record = skip[0], sizing[skip[0]]
+    bound, built = record["deadlock_depth"], record["depth"]
+    assert bound > 2 and built >= bound
+
+    # With the depth the flow built: bit-exact and at the estimated rate.
+    r = simulate(layout, SimConfig(images=3))
+    assert r.status == "done" and r.mismatches == 0 and r.ratio_to_estimate <= 1.10, r.message
+
+    # One entry short of the bound: no stream moves any more, and the watchdog names the skip FIFO.
+    set_fifo_depths(layout, {name: bound - 1})
+    short = simulate(layout, SimConfig(images=1, watchdog_cycles=1500, diagnose=False))
+    assert short.status == "watchdog", short.message
+    assert f"full at FIFO {name} (depth {bound - 1}" in short.message and "deadlock at ElementwiseAdd" in \
+        short.message, short.message
+
+    # At the bound itself the frame gets through (bit-exact, however slowly): the bound is the exact one.
+    set_fifo_depths(layout, {name: bound})
+    edge = simulate(layout, SimConfig(images=1, watchdog_cycles=1500, diagnose=False))
+    assert edge.status == "done" and edge.mismatches == 0, edge.message
+    set_fifo_depths(layout, {name: built})
+
+    # qdet sim --size-fifos: with 4x deeper FIFOs the skip FIFO fills to at least the bound (a shallower fill would
+    # contradict the deadlock one below it), and the measured depth keeps the rate.
+    from tests.qdet.cli_helpers import run_qdet
+
+    sized = run_qdet(capsys, "sim", layout.root, "--size-fifos", "--images", "2")
+    assert sized.code == 0, sized.text
+    record = json.loads(layout.fifo_sizing.read_text())[name]
+    assert record["sized_by"] == "simulation" and record["sim_max_occupancy"] >= bound, record
+    assert record["depth"] >= record["sim_max_occupancy"] and record["model_depth"] == built
+    result = json.loads(layout.sim_result.read_text())
+    assert result["mismatches"] == 0 and result["ratio_to_estimate"] <= 1.10, result
