@@ -30,7 +30,10 @@ def step_specialize(model, cfg: FlowConfig):
         if node.op_type == "MVAU":
             getCustomOp(node).set_nodeattr("preferred_impl_style", "hls")
     model = model.transform(SpecializeLayers(cfg.target.part))
+    from flows.transforms.joins import ExactAddDatatype
+
     model = model.transform(MinimizeWeightBitWidth()).transform(MinimizeAccumulatorWidth())
+    model = model.transform(ExactAddDatatype())  # FINN's add type is one bit short for signed + unsigned
     model = model.transform(InferDataTypes()).transform(GiveUniqueNodeNames())
     spec = IOSpec.load(cfg.layout.io_spec)
     for index, out in enumerate(model.graph.output):

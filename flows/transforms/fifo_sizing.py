@@ -135,22 +135,76 @@ def compose(needs: list[np.ndarray]) -> np.ndarray:
     return g
 
 
-def _paths_to_fork(model, tensor: str):
-    """Every (fork, path) upstream of ``tensor``: path = [(node, in_port, out_port)] from the fork (excluded) down to
-    the node producing ``tensor``, through joins and forks alike."""
-    producer = model.find_producer(tensor)
-    if producer is None:
-        return []
-    out_port = list(producer.output).index(tensor)
-    found = []
-    if kind(producer) == "DuplicateStreams":
-        found.append((producer, out_port, []))
-    for in_port, t in enumerate(producer.input):
-        if model.get_initializer(t) is not None:
-            continue
-        for fork, fork_out, path in _paths_to_fork(model, t):
-            found.append((fork, fork_out, path + [(producer, in_port, out_port)]))
-    return found
+class _Branches:
+    """Per tensor: the forks upstream of it, and the fork beats it needs per beat (memoised).
+
+    A branch from a fork to a tensor may run through further forks (identity: each output has the input's beats) and
+    joins (each beat needs its beats on every input that reaches the fork: the larger need), so the need is a
+    dynamic programme over (tensor, fork) pairs rather than an enumeration of paths, which doubles at every
+    residual block."""
+
+    def __init__(self, model):
+        self.model = model
+        self._forks: dict[str, frozenset] = {}
+        self._need: dict[tuple, np.ndarray | None] = {}
+        self._kernels: dict[tuple, int] = {}
+
+    def _inputs(self, node) -> list[tuple[int, str]]:
+        return [(i, t) for i, t in enumerate(node.input) if t and self.model.get_initializer(t) is None]
+
+    def forks(self, tensor: str) -> frozenset:
+        """Names of the forks upstream of ``tensor`` (its own producer included)."""
+        if tensor not in self._forks:
+            node = self.model.find_producer(tensor)
+            found: set = set()
+            if node is not None:
+                if kind(node) == "DuplicateStreams":
+                    found.add(node.name)
+                for _, t in self._inputs(node):
+                    found |= self.forks(t)
+            self._forks[tensor] = frozenset(found)
+        return self._forks[tensor]
+
+    def need(self, tensor: str, fork, fork_out: int | None, long_branch: bool) -> np.ndarray | None:
+        """Beats of ``fork``'s input needed for each beat of ``tensor`` (reached from fork output ``fork_out``, or
+        any output when None); None when ``tensor`` does not descend from it that way."""
+        key = (tensor, fork.name, fork_out, long_branch)
+        if key in self._need:
+            return self._need[key]
+        node = self.model.find_producer(tensor)
+        result, kernels = None, 0
+        if node is fork:
+            port = list(node.output).index(tensor)
+            if fork_out is None or port == fork_out:
+                beats = _beats(getCustomOp(node), True, port)
+                result = np.arange(1, beats + 1, dtype=np.int64)
+        elif node is not None and fork.name in self.forks(tensor):
+            out_port = list(node.output).index(tensor)
+            for in_port, t in self._inputs(node):
+                upstream = self.need(t, fork, fork_out, long_branch)
+                if upstream is None:
+                    continue
+                g = compose([upstream, need(self.model, node, in_port, out_port, long_branch)])
+                result = g if result is None else np.maximum(result, g)
+                kernels = max(kernels, self._kernels[(t, fork.name, fork_out, long_branch)] + 1)
+        self._need[key] = result
+        self._kernels[key] = kernels
+        return result
+
+    def kernels(self, tensor: str, fork, fork_out: int | None, long_branch: bool) -> int:
+        """Kernels on the longest way from the fork to ``tensor`` (after :meth:`need`)."""
+        return self._kernels[(tensor, fork.name, fork_out, long_branch)]
+
+    def nearest_common_forks(self, a: str, b: str) -> list:
+        """The forks both tensors descend from that are not upstream of another such fork: where they part."""
+        common = self.forks(a) & self.forks(b)
+        nodes = [self.model.get_node_from_name(n) for n in sorted(common)]
+        return [f for f in nodes if not any(f.name in self.forks(g.input[0]) for g in nodes if g is not f)]
+
+    def fork_output(self, tensor: str, fork) -> int | None:
+        """The one fork output ``tensor`` descends from, or None when it descends from several."""
+        ports = [p for p in range(len(fork.output)) if self.need(tensor, fork, p, True) is not None]
+        return ports[0] if len(ports) == 1 else None
 
 
 def _join_consumed(node, port: int, other: int, i: np.ndarray) -> np.ndarray:
@@ -172,25 +226,25 @@ class SizeReconvergentFIFOs(Transformation):
         self.record: dict[str, dict] = {}
 
     def apply(self, model):
+        branches = _Branches(model)
         for join in model.graph.node:
             if kind(join) not in JOINS:
                 continue
             inputs = [t for t in join.input if model.get_initializer(t) is None]
-            branches = {p: _paths_to_fork(model, t) for p, t in enumerate(inputs)}
-            for port in branches:
-                fifo = model.find_producer(inputs[port])
+            for port, tensor in enumerate(inputs):
+                fifo = model.find_producer(tensor)
                 if not is_fifo(fifo):
                     continue
                 best = None
-                for other in branches:
+                for other, other_tensor in enumerate(inputs):
                     if other == port:
                         continue
-                    best = self._size(model, join, port, other, branches, best)
+                    for fork in branches.nearest_common_forks(tensor, other_tensor):
+                        best = self._size(model, branches, join, fork, port, tensor, other, other_tensor, best)
                 if best is None:
                     continue
                 deadlock, rate, fork, long_len, short_len = best
-                op = getCustomOp(fifo)
-                base = op.get_nodeattr("depth")  # what its consumer needs anyway (flows.transforms.insert_fifos)
+                base = getCustomOp(fifo).get_nodeattr("depth")  # what its consumer needs anyway (insert_fifos)
                 depth = max(base, pow2_at_least(rate))
                 set_depth(fifo, depth)
                 self.record[fifo.name] = {"join": join.name, "join_input": port, "fork": fork, "base_depth": base,
@@ -199,26 +253,22 @@ class SizeReconvergentFIFOs(Transformation):
                                           "short_branch_nodes": short_len}
         return model, False
 
-    def _size(self, model, join, port, other, branches, best):
-        """The deepest requirement over the forks both inputs share, for the FIFO on ``port``."""
-        for fork, fork_out_y, path_y in branches[port]:
-            for fork_x, fork_out_x, path_x in branches[other]:
-                if fork_x is not fork or fork_out_x == fork_out_y:
-                    continue
-                if {id(n) for n, _, _ in path_x} & {id(n) for n, _, _ in path_y}:
-                    continue  # the branches meet before this join: a nearer fork decides
-                # The waiting input X (long) and the buffering input Y (short), each from the fork to the join.
-                g_y = compose([need(model, n, i, o, False) for n, i, o in path_y]) if path_y else None
-                beats_x = _beats(getCustomOp(join), False, other)
-                idx = np.arange(beats_x, dtype=np.int64)
-                # Fork beats the long input needs for its beat i (through the join's own order for a concat).
-                fork_needed = compose([need(model, n, i, o, True) for n, i, o in path_x]) if path_x else idx + 1
-                produced = (np.searchsorted(g_y, fork_needed, side="right") if g_y is not None
-                            else fork_needed)
-                held = produced - _join_consumed(join, other, port, idx)
-                deadlock = int(max(2, held.max() - FORK_SLACK - JOIN_SLACK[kind(join)]))
-                # At most one beat a cycle reaches the short input during the long branch's latency.
-                rate = deadlock + LATENCY_PER_KERNEL * (len(path_x) + 1)
-                if best is None or rate > best[1]:
-                    best = (deadlock, rate, fork.name, len(path_x), len(path_y))
+    @staticmethod
+    def _size(model, branches, join, fork, port, tensor, other, other_tensor, best):
+        """The requirement on the FIFO at join input ``port`` (the buffering branch Y) while the join waits for
+        input ``other`` (the branch X), both from ``fork``; the larger of ``best`` and it."""
+        out_y, out_x = branches.fork_output(tensor, fork), branches.fork_output(other_tensor, fork)
+        if out_y is None or out_x is None or out_y == out_x:
+            return best  # not two branches of this fork
+        g_x = branches.need(other_tensor, fork, out_x, True)  # fork beats the waiting input needs, per beat
+        g_y = branches.need(tensor, fork, out_y, False)
+        idx = np.arange(len(g_x), dtype=np.int64)
+        # What the buffering branch has produced from those fork beats, minus what the join took of it.
+        held = np.searchsorted(g_y, g_x, side="right") - _join_consumed(join, other, port, idx)
+        deadlock = int(max(2, held.max() - FORK_SLACK - JOIN_SLACK[kind(join)]))
+        long_len = branches.kernels(other_tensor, fork, out_x, True)
+        # At most one beat a cycle reaches the short input during the long branch's latency.
+        rate = deadlock + LATENCY_PER_KERNEL * (long_len + 1)
+        if best is None or rate > best[1]:
+            best = (deadlock, rate, fork.name, long_len, branches.kernels(tensor, fork, out_y, False))
         return best

@@ -59,6 +59,15 @@ async def _receive(sink, count: int, timeout_cycles: int, cycle: list[int]) -> t
     return got, "", cycle[0]
 
 
+async def _quiet(sink, cycles: int) -> str:
+    """'' when ``sink`` sees no beat for ``cycles`` cycles, else what it saw (an extra beat)."""
+    try:
+        await sink.expect_quiet(cycles)
+    except AssertionError as exc:
+        return str(exc)
+    return ""
+
+
 async def _count_cycles(clk, counter: list[int]) -> None:
     while True:
         await RisingEdge(clk)
@@ -241,11 +250,7 @@ async def run_plan(dut, plan_path: Path, quiet_cycles: int = 64, timeout_cycles:
         s.cancel()
 
     async def quiet(sink) -> str:
-        try:
-            await sink.expect_quiet(quiet_cycles)
-        except AssertionError as exc:
-            return str(exc)
-        return ""
+        return await _quiet(sink, quiet_cycles)
 
     quiets = [await q for q in [cocotb.start_soon(quiet(sink)) for _, sink in ends]]
     counter.cancel()
@@ -377,11 +382,7 @@ async def run_ports(dut, plan_path: Path, quiet_cycles: int = 48, timeout_cycles
     received = [[await r for r in rs] for rs in receivers]
 
     async def quiet(sink) -> str:
-        try:
-            await sink.expect_quiet(quiet_cycles)
-        except AssertionError as exc:
-            return str(exc)
-        return ""
+        return await _quiet(sink, quiet_cycles)
 
     quiets = [[cocotb.start_soon(quiet(sink)) for sink in sinks] for _, sinks in ends]
     quiets = [[await q for q in qs] for qs in quiets]
