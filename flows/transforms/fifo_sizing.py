@@ -18,11 +18,13 @@ long branch needs a whole frame, a short branch produces at its average rate).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 
-from flows.transforms.insert_fifos import is_fifo, pow2_at_least, set_depth
+from flows.transforms.insert_fifos import is_dwc, is_fifo, pow2_at_least, set_depth
 
 JOINS = ("ElementwiseAdd", "StreamingConcat")
 # Beats the kernels at the ends of a branch hold besides its FIFO: the fork keeps a beat one output took until the
@@ -201,10 +203,9 @@ class _Branches:
         nodes = [self.model.get_node_from_name(n) for n in sorted(common)]
         return [f for f in nodes if not any(f.name in self.forks(g.input[0]) for g in nodes if g is not f)]
 
-    def fork_output(self, tensor: str, fork) -> int | None:
-        """The one fork output ``tensor`` descends from, or None when it descends from several."""
-        ports = [p for p in range(len(fork.output)) if self.need(tensor, fork, p, True) is not None]
-        return ports[0] if len(ports) == 1 else None
+    def fork_ports(self, tensor: str, fork) -> set[int]:
+        """The fork outputs ``tensor`` descends from."""
+        return {p for p in range(len(fork.output)) if self.need(tensor, fork, p, True) is not None}
 
 
 def _join_consumed(node, port: int, other: int, i: np.ndarray) -> np.ndarray:
@@ -233,6 +234,8 @@ class SizeReconvergentFIFOs(Transformation):
             inputs = [t for t in join.input if model.get_initializer(t) is None]
             for port, tensor in enumerate(inputs):
                 fifo = model.find_producer(tensor)
+                while is_dwc(fifo):  # a down-converter's FIFO sits in front of it (insert_fifos)
+                    fifo = model.find_producer(fifo.input[0])
                 if not is_fifo(fifo):
                     continue
                 best = None
@@ -244,6 +247,9 @@ class SizeReconvergentFIFOs(Transformation):
                 if best is None:
                     continue
                 deadlock, rate, fork, long_len, short_len = best
+                # In the FIFO's own beats (wider ones in front of a down-converter), rounded up.
+                ratio = _beats(getCustomOp(join), False, port) / _beats(getCustomOp(fifo), True, 0)
+                deadlock, rate = math.ceil(deadlock / ratio), math.ceil(rate / ratio)
                 base = getCustomOp(fifo).get_nodeattr("depth")  # what its consumer needs anyway (insert_fifos)
                 depth = max(base, pow2_at_least(rate))
                 set_depth(fifo, depth)
@@ -257,9 +263,10 @@ class SizeReconvergentFIFOs(Transformation):
     def _size(model, branches, join, fork, port, tensor, other, other_tensor, best):
         """The requirement on the FIFO at join input ``port`` (the buffering branch Y) while the join waits for
         input ``other`` (the branch X), both from ``fork``; the larger of ``best`` and it."""
-        out_y, out_x = branches.fork_output(tensor, fork), branches.fork_output(other_tensor, fork)
-        if out_y is None or out_x is None or out_y == out_x:
-            return best  # not two branches of this fork
+        ports_y, ports_x = branches.fork_ports(tensor, fork), branches.fork_ports(other_tensor, fork)
+        if len(ports_y) != 1 or not ports_x or ports_x & ports_y:
+            return best  # not two separate branches of this fork
+        out_y, out_x = next(iter(ports_y)), None  # the waiting input may come from several outputs: the larger need
         g_x = branches.need(other_tensor, fork, out_x, True)  # fork beats the waiting input needs, per beat
         g_y = branches.need(tensor, fork, out_y, False)
         idx = np.arange(len(g_x), dtype=np.int64)

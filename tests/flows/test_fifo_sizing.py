@@ -65,3 +65,30 @@ def test_a_branch_needs_what_its_kernels_need_in_turn():
     assert compose([dwc, mvau]).tolist() == [5, 5, 9, 9]
     # A zero need (a padding beat before any real pixel) stays zero through the upstream kernels.
     assert compose([np.array([4, 8]), np.array([0, 1, 2])]).tolist() == [0, 4, 8]
+
+
+def test_every_join_of_a_graph_net_gets_its_reconvergent_fifo_sized(tmp_path):
+    """A three-stage net with three heads and a three-input concat (split into two two-input ones, the second fed
+    by the first and by the skip): every join, the second concat half too, has an input FIFO sized for its fork.
+    (Random graph 101 deadlocked in RTL when the second half's skip FIFO, behind a width converter and fed by a
+    fork whose other two outputs both reach the first half, was left at its default depth.)"""
+    import json
+
+    from flows.config import FlowConfig
+    from flows.runner import run_flow
+    from flows.steps import DEFAULT_STEPS
+    from tests.flows.brevitas_nets import export
+    from tests.flows.graph_nets import build_graph_net, random_graph
+
+    spec = random_graph(101)
+    assert spec.triple_concat and len(spec.heads) == 3
+    onnx = export(build_graph_net(spec, seed=101), spec.in_shape, tmp_path / "model.onnx", seed=101)
+    cfg = FlowConfig(out=tmp_path / "build", board="pynq-z2", verify_images=0, stop="stream_links")
+    run_flow(onnx, cfg, DEFAULT_STEPS)
+    model = ModelWrapper(str(cfg.layout.step_checkpoint("stream_links")))
+    joins = {n.name for n in model.graph.node if n.op_type.startswith(("ElementwiseAdd", "StreamingConcat"))}
+    sized = json.loads(cfg.layout.fifo_sizing.read_text())
+    assert len(joins) == 6 and {r["join"] for r in sized.values()} == joins, sized
+    for name, record in sized.items():
+        depth = next(a.i for a in model.get_node_from_name(name).attribute if a.name == "depth")
+        assert depth == record["depth"] >= record["deadlock_depth"]
