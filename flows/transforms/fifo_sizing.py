@@ -9,10 +9,11 @@ stalls, the long branch starves and nothing moves: a deadlock, whatever the cloc
 
 This module computes each branch's need exactly, per beat, from the folded node attributes (one frame, numpy), and
 from it, for the FIFO in front of each join input, ``deadlock_depth``: the fewest beats that never deadlock (the
-other branch's production at the moment the join waits, minus what the join has taken). The depth built adds
-``rate_margin`` beats for the long branch's pipeline latency (during which the fork keeps delivering), so that the
-join also runs at the estimated rate; ``qdet build --size-fifos sim`` confirms the depths with an RTL simulation that
-records each FIFO's largest occupancy. Kernels qdet does not model get a need bounded in the safe direction (a
+other branch's production at the moment the join waits, minus what the join has taken). The depth built
+(``rate_depth``, rounded up to a power of two) is what keeps the join at the estimated rate: a fluid timing model
+of both branches at the pipeline's estimated cycles per frame (each kernel's need, its output period and a few
+cycles of latency) says how many beats the short branch has produced when the join gets each beat of the long one.
+``qdet sim --size-fifos`` confirms the depths with an RTL simulation that records each FIFO's largest occupancy. Kernels qdet does not model get a need bounded in the safe direction (a
 long branch needs a whole frame, a short branch produces at its average rate).
 """
 
@@ -193,6 +194,42 @@ class _Branches:
         self._kernels[key] = kernels
         return result
 
+    def times(self, tensor: str, fork, fork_out: int | None, frame_cycles: float) -> np.ndarray | None:
+        """When each beat of ``tensor`` can leave its producer, in cycles from the frame's first fork beat.
+
+        A fluid model of the pipeline at its estimated rate: the fork hands on its beats evenly over the frame's
+        ``frame_cycles``; each kernel emits beat k no sooner than ``LATENCY_PER_KERNEL`` cycles after the input
+        beats it needs arrived, and no sooner than one output period (its estimated cycles over its output beats)
+        after beat k-1. A kernel that needs a whole vector or row before it emits, then emits at its own rate,
+        delays its branch by more than its need alone says: that lag is what the short branch's FIFO fills
+        with while the join waits."""
+        key = ("t", tensor, fork.name, fork_out)
+        if key in self._need:
+            return self._need[key]
+        node = self.model.find_producer(tensor)
+        result = None
+        if node is fork:
+            port = list(node.output).index(tensor)
+            if fork_out is None or port == fork_out:
+                beats = _beats(getCustomOp(node), True, port)
+                result = np.arange(beats, dtype=np.float64) * (frame_cycles / beats)
+        elif node is not None and fork.name in self.forks(tensor):
+            out_port = list(node.output).index(tensor)
+            op = getCustomOp(node)
+            n_out = _beats(op, True, out_port)
+            period = float(op.get_exp_cycles()) / n_out if n_out else 0.0
+            k = np.arange(n_out, dtype=np.float64)
+            for in_port, t in self._inputs(node):
+                upstream = self.times(t, fork, fork_out, frame_cycles)
+                if upstream is None:
+                    continue
+                g = need(self.model, node, in_port, out_port, True)
+                ready = np.where(g > 0, upstream[np.maximum(g, 1) - 1], 0.0) + LATENCY_PER_KERNEL
+                t_out = k * period + np.maximum.accumulate(ready - k * period)
+                result = t_out if result is None else np.maximum(result, t_out)
+        self._need[key] = result
+        return result
+
     def kernels(self, tensor: str, fork, fork_out: int | None, long_branch: bool) -> int:
         """Kernels on the longest way from the fork to ``tensor`` (after :meth:`need`)."""
         return self._kernels[(tensor, fork.name, fork_out, long_branch)]
@@ -274,8 +311,14 @@ class SizeReconvergentFIFOs(Transformation):
         held = np.searchsorted(g_y, g_x, side="right") - _join_consumed(join, other, port, idx)
         deadlock = int(max(2, held.max() - FORK_SLACK - JOIN_SLACK[kind(join)]))
         long_len = branches.kernels(other_tensor, fork, out_x, True)
-        # At most one beat a cycle reaches the short input during the long branch's latency.
-        rate = deadlock + LATENCY_PER_KERNEL * (long_len + 1)
+        # At the estimated rate: what the short branch has produced by the time the join gets each long-branch
+        # beat (fluid timing, :meth:`_Branches.times`), minus what the join took; and never less than the deadlock
+        # bound plus one beat a cycle during the long branch's latency.
+        frame = max(float(getCustomOp(n).get_exp_cycles()) for n in model.graph.node)
+        t_x = branches.times(other_tensor, fork, out_x, frame)
+        t_y = branches.times(tensor, fork, out_y, frame)
+        timed = np.searchsorted(t_y, t_x, side="right") - _join_consumed(join, other, port, idx)
+        rate = max(deadlock + LATENCY_PER_KERNEL * (long_len + 1), int(timed.max()) + 1)
         if best is None or rate > best[1]:
             best = (deadlock, rate, fork.name, long_len, branches.kernels(tensor, fork, out_y, False))
         return best
