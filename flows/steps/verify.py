@@ -130,26 +130,24 @@ def invert_host_output(ops, out_shape: tuple[int, ...], value: np.ndarray) -> np
     return np.round(y)
 
 
-def _execute(model, x: np.ndarray, full: bool = False, output: str | None = None):
-    """FINN's golden model: qonnx's python execution of the (float32-container) hardware-layer graph."""
+def _execute(model, x: np.ndarray) -> dict:
+    """FINN's golden model: qonnx's python execution of the (float32-container) hardware-layer graph; every
+    tensor."""
     from qonnx.core.onnx_exec import execute_onnx
 
-    ctx = execute_onnx(model, {model.graph.input[0].name: x.astype(np.float32)},
-                       return_full_exec_context=full or output is not None)
-    return ctx if full else ctx[output or model.graph.output[0].name]
+    return execute_onnx(model, {model.graph.input[0].name: x.astype(np.float32)}, return_full_exec_context=True)
 
 
-def _execute_exact(model, x: np.ndarray, full: bool = False, output: str | None = None):
-    """The reference's arithmetic (:mod:`flows.exact_exec`) on the export or on a step checkpoint."""
+def _execute_exact(model, x: np.ndarray) -> dict:
+    """The reference's arithmetic (:mod:`flows.exact_exec`) on the export or on a step checkpoint; every tensor."""
     from flows.exact_exec import execute_exact
 
-    ctx = execute_exact(model, {model.graph.input[0].name: x}, return_full_exec_context=True)
-    return ctx if full else ctx[output or model.graph.output[0].name]
+    return execute_exact(model, {model.graph.input[0].name: x}, return_full_exec_context=True)
 
 
 def outputs_of(model, x: np.ndarray, exact: bool = False, names: list[str] | None = None) -> list[np.ndarray]:
     """Every graph output (or the tensors ``names``) of the golden model (``exact``: the reference's arithmetic)."""
-    ctx = (_execute_exact if exact else _execute)(model, x, full=True)
+    ctx = (_execute_exact if exact else _execute)(model, x)
     return [np.asarray(ctx[n]) for n in (names or [o.name for o in model.graph.output])]
 
 
@@ -200,12 +198,8 @@ class _Reference:
         if self.torch_model is not None:
             import torch
 
-            accs = []
-            for index, output in enumerate(outputs):
-                head = (self.torch_model.head_accumulators(torch.from_numpy(output)) if len(outputs) == 1 else
-                        self.torch_model.head_accumulators(torch.from_numpy(output), index))
-                accs.append(np.transpose(head.numpy(), (0, 2, 3, 1)))
-            return accs
+            return [np.transpose(self.torch_model.head_accumulators(torch.from_numpy(o), i).numpy(), (0, 2, 3, 1))
+                    for i, o in enumerate(outputs)]
         return [invert_host_output(self.spec.numeric_output_ops(i), self.spec.outputs[i].shape, output)
                 for i, output in enumerate(outputs)]
 
@@ -242,7 +236,7 @@ def _near_ties(onnx, image: np.ndarray) -> str:
         host_side = {n.name for n in input_chain(onnx)}
     except FlowError:
         host_side = set()
-    ctx = _execute_exact(onnx, image[None], full=True)
+    ctx = _execute_exact(onnx, image[None])
     first, total = None, 0
     for node in onnx.graph.node:
         # Weight quantizers have constant inputs; the input quantizer runs on the host, exactly (and the float
@@ -287,7 +281,7 @@ def _first_divergence(cfg: FlowConfig, ref: _Reference, model, image: np.ndarray
         # A graph detector's blocks share quantizers (a residual add's two inputs): its activation hooks do not map
         # one to one onto the graph's MVAUs, so the by-layer comparison is left to `qdet sim`'s per-link dump.
         return f"first diverging: {where} (a multi-head model: compare by layer with qdet sim's diagnosis)"
-    ctx = _execute(model, ref.spec.host_input(image[None]), full=True)
+    ctx = _execute(model, ref.spec.host_input(image[None]))
     # The torch model's blocks in order: a depthwise block is a VVAU in the graph, every other conv an MVAU.
     mvaus = [n for n in model.graph.node if n.op_type.startswith(("MVAU", "VVAU"))]
     for i, (node, act) in enumerate(zip(mvaus, ref.layer_activations(image))):

@@ -116,11 +116,7 @@ def build_graph(model, mac_policy: str = "auto") -> tuple[list[Stage], list[Link
     links: dict[str, Link] = {}
     consumers: dict[str, str] = {}
 
-    def link(tensor: str) -> str:
-        return links[tensor].name
-
-    first = nodes[0] if nodes else None
-    if first is None:
+    if not nodes:
         raise GenerateError("the folded graph has no nodes")
     in_tensor = model.graph.input[0].name
     readers = [(n, p) for n in nodes for p, t in enumerate(n.input) if t == in_tensor]
@@ -155,7 +151,7 @@ def build_graph(model, mac_policy: str = "auto") -> tuple[list[Stage], list[Link
             links[tensor] = Link(f"l{len(links)}", f"u_{node.name}", "", layer, stream.elems, stream.bits,
                                  stream.signed, stream.beats, tensor)
             outs.append(links[tensor].name)
-        stages.append(Stage(view, f"u_{node.name}", tuple(link(t) for t in ins), tuple(outs), role))
+        stages.append(Stage(view, f"u_{node.name}", tuple(links[t].name for t in ins), tuple(outs), role))
     for index, tensor in enumerate(outputs):
         if tensor not in links:
             raise GenerateError(f"graph output {tensor!r} is produced by no node")
