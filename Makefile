@@ -33,12 +33,15 @@ system-packages:
 setup: system-packages $(STAMP)
 
 # Reinstall only when the pinned inputs change. finn-plus goes in with --no-deps: its brevitas==0.13.0 and mip
-# pins conflict with this stack, and the parts of FINN we use need neither (shared/toolchain.md).
+# pins conflict with this stack, and the parts of FINN we use need neither (shared/toolchain.md). hls4ml goes in with
+# --no-deps too: only for the Apache-2.0 ap_int.h/ap_fixed.h its wheel carries (the C++ backend's C simulation with
+# g++); qdet never imports it.
 $(STAMP): constraints.txt requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=77" wheel
 	$(BIN)/python -m pip install -c constraints.txt -r requirements.txt
 	$(BIN)/python -m pip install -q -c constraints.txt --no-deps finn-plus==1.6.1
+	$(BIN)/python -m pip install -q --no-deps hls4ml==1.3.0
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python -c "import torch, brevitas, qonnx, finn, faster_coco_eval; assert torch.__version__.endswith('+cpu') or torch.cuda.is_available(), torch.__version__"
 	touch $(STAMP)

@@ -190,23 +190,39 @@ def _mhz(value: float) -> str:
     return f"{value:g}"
 
 
-def render(plan: VivadoPlan) -> dict[str, str]:
-    """File name -> text of everything :func:`write_vivado` writes (deterministic for a given plan)."""
+def template_env():
+    """The Jinja environment of ``boards/templates`` (strict: a missing variable is an error)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, keep_trailing_newline=True)
     env.filters["mhz"] = _mhz
-    xcup = plan.board.family.value == "xcup"
-    context = {
-        "board": plan.board, "family": plan.board.family.value, "clock_mhz": plan.clock_mhz,
-        "period_ns": plan.period_ns, "sources": plan.sources, "mem_files": plan.mem_files, "jobs": plan.jobs,
-        "board_part": BOARD_PARTS.get(plan.board.name, ""), "in_width": plan.in_width, "out_width": plan.out_width,
-        "in_beats": plan.in_beats, "out_beats": plan.out_beats, "in_bytes": plan.in_beats * plan.in_width // 8,
-        "out_bytes": plan.out_beats * plan.out_width // 8,
+    return env
+
+
+def shell_context(board: Board, clock_mhz: float, in_width: int, out_width: int, jobs: int) -> dict[str, Any]:
+    """What ``zynq_project.tcl.j2`` needs for the Zynq PS + AXI DMA shell around qdet_top, whichever backend made
+    qdet_top (the HLS path, boards/vitis.py, overrides ``hls``, the extra output DMAs and the interconnect sizes)."""
+    xcup = board.family.value == "xcup"
+    return {
+        "board": board, "family": board.family.value, "clock_mhz": clock_mhz, "jobs": jobs,
+        "board_part": BOARD_PARTS.get(board.name, ""), "in_width": in_width, "out_width": out_width,
         # The DMA's memory-mapped side must be at least as wide as its stream side (and at least 32 bits).
-        "mm_in_width": max(32, plan.in_width), "mm_out_width": max(32, plan.out_width),
+        "mm_in_width": max(32, in_width), "mm_out_width": max(32, out_width),
         "addr_width": 64 if xcup else 32, "dma_base": "0xA0000000" if xcup else "0x40400000",
         "ps_ip": "zynq_ultra_ps_e (Zynq UltraScale+ PS)" if xcup else "processing_system7 (Zynq-7000 PS)",
+        # The RTL path's qdet_top is a module reference with one output stream and one DMA.
+        "hls": False, "out_dmas": (), "ctrl_mi": 1, "mem_si": 2, "irq_ports": 2,
+    }
+
+
+def render(plan: VivadoPlan) -> dict[str, str]:
+    """File name -> text of everything :func:`write_vivado` writes (deterministic for a given plan)."""
+    env = template_env()
+    context = {
+        **shell_context(plan.board, plan.clock_mhz, plan.in_width, plan.out_width, plan.jobs),
+        "period_ns": plan.period_ns, "sources": plan.sources, "mem_files": plan.mem_files,
+        "in_beats": plan.in_beats, "out_beats": plan.out_beats, "in_bytes": plan.in_beats * plan.in_width // 8,
+        "out_bytes": plan.out_beats * plan.out_width // 8,
         "count_bits": max(1, (plan.out_beats - 1).bit_length()), "zynq": plan.zynq, "notes": plan.notes,
         "main_script": plan.main_script,
     }
@@ -252,3 +268,11 @@ def run_vivado(plan: VivadoPlan, vivado: Path, timeout_s: float | None = None) -
     if missing:
         raise VivadoError(f"Vivado finished but did not write {', '.join(missing)}; see {log}")
     return expected
+
+
+def handoff(build: BuildView, **options) -> VivadoPlan:
+    """The rtl backend's ``scripts`` (:mod:`hls.backend`): plan and write the Vivado hand-off of ``build``
+    (``options``: :func:`plan_vivado`'s); returns the plan (its ``how_to_run`` says what to do with it)."""
+    plan = plan_vivado(build, **options)
+    write_vivado(plan)
+    return plan

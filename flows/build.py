@@ -12,9 +12,12 @@ and the CLI reach the build through a :class:`BuildLayout`; no other module spel
     BUILD/golden/                    inputs.npy, outputs.npy, verify.json: the golden model's frames
     BUILD/report/                    estimates.json, folding.json, finn_setfolding.json, summary.md, estimates.png
     BUILD/rtl/                       the RTL backend's stitched top, kernels, memory files, manifest.json
+    BUILD/cpp/                       the C++ backend's HLS top, parameters, kernel headers, manifest.json
     BUILD/sim/                       RTL simulation: result.json, summary.md, sim.log, diagnose.log, run_<simulator>/
+    BUILD/sim/cpp/                   C simulation: result.json, summary.md, compile.log, the compiled library, trace
     BUILD/synth/                     yosys: synth.ys, yosys.log, stat.json, top.json, utilization.json
     BUILD/vivado/                    the Vivado hand-off scripts
+    BUILD/vitis/                     the Vitis HLS hand-off (C++ backend): run_hls.tcl, testbench data, Vivado project
     BUILD/finn_tmp/                  FINN's temporary files
 """
 
@@ -29,7 +32,7 @@ from typing import Any
 from flows.errors import FlowError
 
 # Folders a build keeps; each must be a folder (or absent) before a stage writes into it.
-SUBDIRS = ("steps", "golden", "report", "rtl", "sim", "synth", "vivado", "finn_tmp")
+SUBDIRS = ("steps", "golden", "report", "rtl", "cpp", "sim", "synth", "vivado", "vitis", "finn_tmp")
 _CHECKPOINT_GLOB = "[0-9][0-9]_*.onnx"
 
 
@@ -250,6 +253,68 @@ class BuildLayout:
     def read_manifest(self) -> dict[str, Any]:
         """The generated RTL's manifest."""
         return _read_json(self.manifest, f"generate the RTL with `qdet sim {self.root}` (or `--regenerate`)")
+
+    # --- C++ backend, C simulation, Vitis --------------------------------------------------------------------
+    @property
+    def cpp_dir(self) -> Path:
+        """The C++ backend's output folder."""
+        return self.root / "cpp"
+
+    @property
+    def cpp_manifest(self) -> Path:
+        """``cpp/manifest.json``."""
+        return self.cpp_dir / "manifest.json"
+
+    def has_cpp(self) -> bool:
+        """True when the C++ has been generated."""
+        return self.cpp_manifest.is_file()
+
+    def read_cpp_manifest(self) -> dict[str, Any]:
+        """The generated C++'s manifest."""
+        return _read_json(self.cpp_manifest, f"generate the C++ with `qdet sim {self.root} --backend cpp`")
+
+    def backend_dir(self, backend: str) -> Path:
+        """A backend's output folder (``rtl`` or ``cpp``)."""
+        return {"rtl": self.rtl_dir, "cpp": self.cpp_dir}[backend]
+
+    def backend_manifest(self, backend: str) -> Path:
+        """A backend's manifest file."""
+        return self.backend_dir(backend) / "manifest.json"
+
+    def is_stale(self, backend: str) -> bool:
+        """True when a backend's output was generated from another hardware graph than the build has now."""
+        import hashlib
+
+        fold = self.find_checkpoint(HARDWARE_STEP)
+        manifest = self.backend_manifest(backend)
+        if fold is None or not manifest.is_file():
+            return False
+        recorded = _read_json(manifest, "regenerate it").get("source_sha256")
+        return recorded != hashlib.sha256(fold.read_bytes()).hexdigest()
+
+    @property
+    def csim_dir(self) -> Path:
+        """C simulation outputs (``sim/cpp``)."""
+        return self.sim_dir / "cpp"
+
+    @property
+    def csim_result(self) -> Path:
+        """``sim/cpp/result.json``."""
+        return self.csim_dir / "result.json"
+
+    @property
+    def csim_summary(self) -> Path:
+        """``sim/cpp/summary.md``."""
+        return self.csim_dir / "summary.md"
+
+    def csim_file(self, name: str) -> Path:
+        """A file of the C simulation (compile log, library, trace)."""
+        return self.csim_dir / name
+
+    @property
+    def vitis_dir(self) -> Path:
+        """The Vitis HLS hand-off of the C++ backend."""
+        return self.root / "vitis"
 
     @property
     def sim_dir(self) -> Path:

@@ -70,7 +70,7 @@ def _synth_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def side_by_side(est: dict[str, Any], synth: dict[str, Any] | None = None,
-                 sim: dict[str, Any] | None = None) -> dict[str, Any]:
+                 sim: dict[str, Any] | None = None, csim: dict[str, Any] | None = None) -> dict[str, Any]:
     """Estimate (FINN's models), synthesis (yosys) and the board budget, in total and per layer; the simulation's
     cycles per frame and FPS next to the estimated ones.
 
@@ -106,6 +106,11 @@ def side_by_side(est: dict[str, Any], synth: dict[str, Any] | None = None,
             "lut_vs_estimate": total["lut"] / est["lut"] if est["lut"] else None,
             "longest_path": synth.get("longest_path"),
         }
+    if csim is not None:  # the C++ backend's C simulation (sim/cpp/result.json): exactness, no cycles
+        out["c_simulation"] = {k: csim.get(k) for k in ("status", "frames", "mismatches", "frames_per_s", "message")}
+        out["c_simulation"]["full_streams"] = [s["link"] for s in csim.get("streams", [])
+                                               if s.get("capacity", s["depth"]) == s["depth"] > 2
+                                               and s["max_occupancy"] >= s["depth"]]
     if sim is not None and sim.get("cycles_per_frame"):
         clock = sim.get("clock_mhz") or est["clock_mhz"]
         cycles = sim["cycles_per_frame"]

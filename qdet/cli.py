@@ -447,24 +447,72 @@ def synth(
         say(", ".join(f"{k.upper()} {t[k]:,}" for k in ("lut", "ff", "bram18", "uram", "dsp")))
 
 
+def _ensure_cpp(layout, regenerate: bool = False) -> None:
+    """Generate the build's C++ when it has none, when asked to, or when it is stale (a build resumed with --from)."""
+    from flows.build import HARDWARE_STEP
+    from hls.backend import get_backend
+
+    if layout.has_cpp() and not regenerate and not layout.is_stale("cpp"):
+        return
+    layout.step_checkpoint(HARDWARE_STEP)  # a build without it gets the message naming what to run
+    with progress("generating HLS C++ ..."):
+        get_backend("cpp").generate(layout)
+
+
+def _bitstream_cpp(layout, run: bool, jobs: int, cosim: bool) -> None:
+    """``qdet bitstream --backend cpp``: the Vitis HLS and Vivado hand-off, run when the tools are installed."""
+    from boards.vitis import find_vitis_hls, plan_vitis, run_vitis, write_vitis
+
+    _ensure_cpp(layout)
+    plan = plan_vitis(layout, cosim=cosim, jobs=jobs)
+    written = write_vitis(plan)
+    done("wrote", f"{', '.join(p.name for p in written)} to {plan.out_dir}")
+    for text in getattr(plan, "notes", ()):
+        note(text)
+    if not run:
+        say(f"not running Vitis HLS (--no-run): {plan.how_to_run}")
+        return
+    vitis = find_vitis_hls()
+    if vitis is None:
+        say(f"Vitis HLS (vitis_hls or vitis-run) is not on PATH: nothing was synthesized. {plan.how_to_run}", style="bold yellow")
+        return
+    with progress(f"running {vitis} (and Vivado) in batch mode (logs in {plan.out_dir}) ..."):
+        outputs = run_vitis(plan, vitis)
+    done("done:", ", ".join(str(p) for p in outputs))
+
+
 @app.command()
 def bitstream(
     build_dir: Annotated[Path, typer.Argument(help="A build directory (its RTL is generated when absent).")],
     run: Annotated[bool, typer.Option(help="Run Vivado when it is on PATH (--no-run: only write the scripts).")]
     = True,
     jobs: Annotated[int, typer.Option(help="Parallel Vivado jobs for synthesis and implementation.")] = 2,
+    backend: Annotated[str, typer.Option(help="rtl (the SystemVerilog into Vivado) or cpp (the HLS C++ through "
+                                              "Vitis HLS into an IP, then Vivado).")] = "rtl",
+    cosim: Annotated[bool, typer.Option(help="With --backend cpp: also run Vitis' C/RTL co-simulation.")] = False,
 ) -> None:
     """Vivado handoff: write BUILD/vivado/ (Tcl project with the PS, an AXI DMA and qdet_top, XDC, run script,
-    README) and run Vivado in batch mode if it is installed; otherwise say what to run where it is.
+    README) and run Vivado in batch mode if it is installed; otherwise say what to run where it is. With
+    --backend cpp: write BUILD/vitis/ (Vitis HLS script: C simulation, synthesis, optional co-simulation, IP
+    export for the board's part and clock; a Vivado block design around that IP) and run it when vitis_hls and
+    vivado are installed.
 
     Example: qdet bitstream build/tinydet
+    Example: qdet bitstream build/tinydet --backend cpp --no-run
     """
     from boards.vivado import check_jobs, find_vivado, plan_vivado, run_vivado, write_vivado
     from flows.build import BuildLayout
+    from hls.backend import get_backend
 
+    get_backend(backend)
     check_jobs(jobs)
     layout = BuildLayout(build_dir)
     layout.check_existing()
+    if backend == "cpp":
+        _bitstream_cpp(layout, run, jobs, cosim)
+        return
+    if cosim:
+        raise typer.BadParameter("--cosim is Vitis' C/RTL co-simulation: it needs --backend cpp")
     _ensure_rtl(layout, None, False)
     plan = plan_vivado(layout, jobs=jobs)
     written = write_vivado(plan)
@@ -500,21 +548,38 @@ def sim(
                                                                   "simulation (their largest occupancy with 4x "
                                                                   "deeper FIFOs) and set those depths in the "
                                                                   "build.")] = False,
+    backend: Annotated[str, typer.Option(help="rtl (cycle-accurate RTL simulation) or cpp (C simulation of the "
+                                              "HLS C++ with g++: bit-exact and fast, no cycles).")] = "rtl",
 ) -> None:
-    """Simulate the build's stitched RTL (generated into BUILD/rtl if absent) on its golden frames, bit-exact.
+    """Simulate the build's stitched RTL (generated into BUILD/rtl if absent) on its golden frames, bit-exact;
+    with --backend cpp, C-simulate its HLS C++ (generated into BUILD/cpp) instead.
 
     Writes BUILD/sim/result.json and summary.md: mismatches (and the first diverging layer), cycles per frame
     against the estimate, latency, FPS at the build clock, simulator speed. The simulator's own output goes to
-    BUILD/sim/sim.log.
+    BUILD/sim/sim.log. The C simulation writes BUILD/sim/cpp/result.json and summary.md: mismatches (and the
+    first diverging layer), frames per second, each stream's largest occupancy against its depth; a deadlock names
+    the stream that is too shallow.
 
     Example: qdet sim build/tinydet --images 8 --backpressure 0.3
+    Example: qdet sim build/tinydet --backend cpp --images 16
     """
     from flows.build import BuildLayout
     from flows.steps.report import refresh_summary
+    from hls.backend import get_backend
     from hls.gen import GenConfig
     from sim.network import SimConfig, simulate
     from sim.tools import require
 
+    get_backend(backend)  # an unknown backend fails first, naming the known ones
+    if backend == "cpp":
+        rtl_only = [flag for flag, given in (("--backpressure", backpressure != 0.0), ("--size-fifos", size_fifos),
+                                             ("--mac-style", mac_style is not None),
+                                             ("--tree-levels", tree_levels is not None)) if given]
+        if rtl_only:
+            raise typer.BadParameter(f"{', '.join(rtl_only)} applies to the rtl backend's cycle-accurate simulation, "
+                                     "not to the C simulation (--backend cpp)")
+        _sim_cpp(BuildLayout(build_dir), images, regenerate)
+        return
     GenConfig(mac_style=mac_style or "auto", tree_levels=tree_levels or 0)  # validates, also when the RTL exists
     cfg = SimConfig(images=images, simulator=simulator, backpressure=backpressure, seed=seed)
     layout = BuildLayout(build_dir)
@@ -552,6 +617,32 @@ def sim(
     show(t)
     say(r.message)
     say(f"result {layout.sim_result}, summary {layout.sim_summary}, simulator log {layout.sim_log}")
+    if r.status != "done" or r.mismatches:
+        raise typer.Exit(1)
+
+
+def _sim_cpp(layout, images: int, regenerate: bool) -> None:
+    """``qdet sim --backend cpp``: the C simulation, its table, and exit 1 unless every frame is bit-exact."""
+    from flows.steps.report import refresh_summary
+    from hls.backend import get_backend
+    from sim.csim import CsimConfig
+
+    layout.check_existing()
+    layout.read_golden()  # a build without golden frames fails before anything is generated
+    CsimConfig(images=images)  # validates
+    with progress(f"C-simulating {images} frames (g++; compile log {layout.csim_file('compile.log')}) ..."):
+        r = get_backend("cpp").simulate(layout, images=images, regenerate=regenerate)
+    if layout.has_estimates():
+        refresh_summary(layout)
+    full = [s for s in r.streams if s["capacity"] == s["depth"] > 2 and s["max_occupancy"] >= s["depth"]]
+    t = table(f"{layout.root}: {r.status}, {r.frames} frames, {r.mismatches} mismatches (C simulation)",
+              ["figure", "value"])
+    row(t, "frames/s", "" if r.frames_per_s is None else f"{r.frames_per_s:,.1f}")
+    row(t, "compile s", f"{r.compile_s:.1f}")
+    row(t, "streams", f"{len(r.streams)} ({len(full)} FIFOs filled to their depth)")
+    show(t)
+    say(r.message)
+    say(f"result {layout.csim_result}, summary {layout.csim_summary}")
     if r.status != "done" or r.mismatches:
         raise typer.Exit(1)
 

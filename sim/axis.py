@@ -1,4 +1,4 @@
-"""Lean AXI-Stream drivers for cocotb with random backpressure, and beat packing.
+"""Lean AXI-Stream drivers for cocotb with random backpressure (beat packing: :mod:`hls.stream`).
 
 Per-cycle Python is the slow part of any cocotb run (shared/toolchain.md: cocotbext-axi is ~2x slower than a lean
 driver), so these do the least per cycle: one edge wait, a few signal writes, and a seeded random draw.
@@ -9,40 +9,10 @@ edge's non-blocking updates), as cocotbext-axi does: a beat moved at that edge i
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from cocotb.triggers import RisingEdge
 
-
-def pack(values: Iterable[int], bits: int) -> int:
-    """Pack elements into one beat, element 0 in the LSBs; negative values in two's complement.
-
-    >>> hex(pack([1, 2, 15], 4))
-    '0xf21'
-    >>> hex(pack([-1, 1], 4))
-    '0x1f'
-    """
-    mask = (1 << bits) - 1
-    word = 0
-    for i, v in enumerate(values):
-        word |= (int(v) & mask) << (i * bits)
-    return word
-
-
-def unpack(word: int, n: int, bits: int, signed: bool = False) -> list[int]:
-    """The ``n`` elements of a beat, element 0 from the LSBs.
-
-    >>> unpack(0x1f, 2, 4, signed=True)
-    [-1, 1]
-    """
-    mask = (1 << bits) - 1
-    out = []
-    for i in range(n):
-        v = (word >> (i * bits)) & mask
-        if signed and v >> (bits - 1):
-            v -= 1 << bits
-        out.append(v)
-    return out
 
 
 class AxisSource:

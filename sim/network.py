@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from flows.build import BuildLayout
-from hls.gen.memfiles import pack_words, unpack_words
+from hls.stream import pack_words, unpack_words
 
 HARNESS = "qdet_net_tb"
 _TEMPLATE = Path(__file__).resolve().parent / "hdl" / "qdet_net_tb.sv.j2"
@@ -385,6 +385,12 @@ def simulate(build: Path | BuildLayout, cfg: SimConfig = SimConfig(), *, regener
     layout.sim_result.write_text(result.to_json())
     layout.sim_summary.write_text(summary_markdown(layout.root, result))
     return result
+
+
+def simulate_backend(build: Path | BuildLayout, regenerate: bool = False, **options) -> SimResult:
+    """The rtl backend's ``simulate`` (:mod:`hls.backend`): :func:`simulate` with :class:`SimConfig`'s fields by
+    name."""
+    return simulate(build, SimConfig(**options), regenerate=regenerate)
 
 
 def diagnose(build: BuildLayout, manifest: dict, cfg: SimConfig, frame: np.ndarray, max_cycles: int

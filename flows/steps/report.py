@@ -32,9 +32,9 @@ def compare(ours: dict[str, Any], finn: dict[str, Any], iso: dict[str, Any] | No
 
 
 def summary_markdown(est: dict[str, Any], synth: dict[str, Any] | None = None,
-                     sim: dict[str, Any] | None = None) -> str:
-    """The human-readable report; with ``synth`` (utilization.json) and ``sim`` (result.json) also the synthesis
-    and simulation figures next to the estimate."""
+                     sim: dict[str, Any] | None = None, csim: dict[str, Any] | None = None) -> str:
+    """The human-readable report, the one cross-stage summary: with ``synth`` (utilization.json), ``sim`` (the RTL
+    simulation's result.json) and ``csim`` (the C simulation's) also those figures next to the estimate."""
     lines = [f"# Build estimate: {est['board']} ({est['part']}) at {est['clock_mhz']:g} MHz", "",
              f"**{est['fps']:.1f} FPS**, {est['cycles_per_frame']:,} cycles per frame (bottleneck "
              f"`{est['bottleneck']}`), latency {est['latency_us']:.1f} us ({est['latency_cycles']:,} cycles, "
@@ -65,8 +65,8 @@ def summary_markdown(est: dict[str, Any], synth: dict[str, Any] | None = None,
     lines += links_markdown(est)
     lines += ["", "Estimates are FINN's per-layer models (HLS MVAU LUT model; RTL sliding windows and padding, HLS "
               "pool), not synthesis results."]
-    if synth is not None or sim is not None:
-        lines += measured_markdown(side_by_side(est, synth, sim))
+    if synth is not None or sim is not None or csim is not None:
+        lines += measured_markdown(side_by_side(est, synth, sim, csim))
     return "\n".join(lines) + "\n"
 
 
@@ -145,6 +145,13 @@ def measured_markdown(both: dict[str, Any]) -> list[str]:
                       "within one module (yosys `ltp`, cut at flip-flops, block RAMs and submodules), the logic depth "
                       "a pipeline stage has to close timing with; `qdet sim/synth --tree-levels N` registers the MAC "
                       "adder trees every N levels."]
+    cs = both.get("c_simulation")
+    if cs is not None:
+        fps = "-" if cs["frames_per_s"] is None else f"{cs['frames_per_s']:,.1f}"
+        lines += ["", "## C simulation of the HLS C++ (g++, `qdet sim --backend cpp`)", "",
+                  f"**{cs['status']}**, {cs['frames']} frames, {cs['mismatches']} mismatching outputs, {fps} frames/s: "
+                  f"{cs['message']}" + (f"; streams filled to their depth: {', '.join(cs['full_streams'])}"
+                                        if cs["full_streams"] else "")]
     sim = both.get("simulation")
     if sim is not None:
         frames = "" if sim["frames"] is None else f", {sim['frames']} frames"
@@ -174,7 +181,7 @@ def refresh_summary(build: Path | BuildLayout) -> Path:
     for row in est.get("fifo_sizing") or []:  # qdet sim --size-fifos may have measured and reset them since
         row.update({k: v for k, v in sizing.get(row["fifo"], {}).items() if k in ("depth", "sim_max_occupancy")})
     synth, sim = load_measured(layout)
-    layout.summary.write_text(summary_markdown(est, synth, sim))
+    layout.summary.write_text(summary_markdown(est, synth, sim, layout.read_optional(layout.csim_result)))
     return layout.summary
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,23 +75,27 @@ class BuildView(Protocol):
 
 def _kernel_sources(kernels: set[str]) -> list[str]:
     """Source files of ``kernels`` and every qdet module they instantiate, sorted."""
+    from hls.backend import with_dependencies
+
     available = {p.stem for p in KERNELS.glob("qdet_*.sv")}
     missing = sorted(k for k in kernels if k not in available)
     if missing:
         raise GenerateError(f"kernels {', '.join(missing)} are not in {KERNELS} yet")
-    todo, seen = sorted(kernels), set()
-    while todo:
-        k = todo.pop()
-        if k in seen:
-            continue
-        seen.add(k)
-        text = (KERNELS / f"{k}.sv").read_text()
+
+    def instantiated(k: str) -> list[str]:
         # Comments may name other modules; only instantiations (name followed by #( or an instance) count.
-        code = re.sub(r"//.*", "", text)
-        for dep in re.findall(r"\b(qdet_\w+)\s*(?:#\s*\(|\w+\s*\()", code):
-            if dep in available and dep not in seen:
-                todo.append(dep)
-    return sorted(seen)
+        code = re.sub(r"//.*", "", (KERNELS / f"{k}.sv").read_text())
+        return re.findall(r"\b(qdet_\w+)\s*(?:#\s*\(|\w+\s*\()", code)
+
+    return with_dependencies(kernels, available, instantiated)
+
+
+def stage_comment(s: Stage) -> str:
+    """What a stage is, and its streams' shapes (the generated tops' comment on each instance)."""
+    v = s.view
+    what = {"layer": f"{v.name} ({v.op_type})", "dwc": "width converter", "fifo": f"FIFO, depth {v.params().get('DEPTH')}"}
+    return (what[s.role] + ": " + " + ".join(f"{i.elems} x {i.bits}" for i in v.in_streams) + " -> " +
+            " + ".join(f"{o.elems} x {o.bits}" for o in v.out_streams) + " bits")
 
 
 def _sv_value(v: int | str) -> str:
@@ -145,13 +148,8 @@ def _render_top(stages: list[Stage], links: list[Link], ports: dict[str, dict]) 
     rows = []
     for s in stages:
         v = s.view
-        what = {"layer": f"{v.name} ({v.op_type})", "dwc": "width converter",
-                "fifo": f"FIFO, depth {v.params().get('DEPTH')}"}
-        shape = " + ".join(f"{i.elems} x {i.bits}" for i in v.in_streams)
         rows.append({"kernel": v.kernel, "instance": s.instance, "conns": _connections(s),
-                     "params": [(k, _sv_value(p)) for k, p in v.params().items()],
-                     "comment": f"{what[s.role]}: {shape} -> " + " + ".join(
-                         f"{o.elems} x {o.bits}" for o in v.out_streams) + " bits"})
+                     "params": [(k, _sv_value(p)) for k, p in v.params().items()], "comment": stage_comment(s)})
     outs = [dict(name=name, **p) for name, p in ports.items() if name != "s_axis"]
     return env.get_template("qdet_top.sv.j2").render(stages=rows, links=links, inp=ports["s_axis"], outs=outs)
 
@@ -174,7 +172,8 @@ def _memories(stage: Stage) -> dict[str, str]:
     return files
 
 
-def _stage_entry(s: Stage) -> dict:
+def stage_entry(s: Stage) -> dict:
+    """A stage's manifest entry (kernel, parameters, links, streams)."""
     v = s.view
     entry = {"instance": s.instance, "kernel": v.kernel, "role": s.role, "node": v.name, "op_type": v.op_type,
              "parameters": v.params(), "link_in": s.link_in, "link_out": s.link_out, "inputs": list(s.inputs),
@@ -191,14 +190,16 @@ def _stage_entry(s: Stage) -> dict:
     return entry
 
 
-def generate_rtl(build: BuildView, config: GenConfig = GenConfig(), out: Path | None = None) -> Path:
-    """Write the stitched RTL of ``build`` (its ``stream_links`` checkpoint: the folded graph with its FIFOs and
-    width converters) to ``out`` (default: the build's rtl folder); returns that folder.
+def plan_rtl(build: BuildView, config: GenConfig = GenConfig()):
+    """The stitched RTL of ``build`` (its ``stream_links`` checkpoint: the folded graph with its FIFOs and width
+    converters) as a :class:`hls.backend.Plan`: the top, the kernel sources, the memory files and the manifest.
 
     Raises :class:`GenerateError` for a node the backend does not support (naming node and op type), a stream
     whose two ends do not match, or a kernel missing from hls/rtl.
     """
     from qonnx.core.modelwrapper import ModelWrapper
+
+    from hls.backend import with_manifest
 
     source = build.step_checkpoint(HARDWARE_STEP)
     board, clock = build.target()
@@ -209,41 +210,54 @@ def generate_rtl(build: BuildView, config: GenConfig = GenConfig(), out: Path | 
     sources = _kernel_sources({s.view.kernel for s in stages})
     ports = top_ports(links)
 
-    out = Path(out) if out is not None else build.rtl_dir
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     files: dict[str, str] = {f"{TOP}.sv": _render_top(stages, links, ports)}
     for s in stages:
         files.update(_memories(s))
     for k in sources:
         files[f"{k}.sv"] = (KERNELS / f"{k}.sv").read_text()
-    for name, text in files.items():
-        (out / name).write_text(text)
 
     manifest = {
         "top": TOP,
-        "source": build.relative(source),
-        # What the RTL was generated from: a resumed build that re-folds makes this RTL stale (BuildLayout checks).
-        "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-        "board": board.name,
-        "clock_mhz": clock,
+        **source_entry(build, source, board, clock),
         "generator": {"mac_style": config.mac_style, "tree_levels": config.tree_levels},
         "ports": ports,
-        "packing": "element i of a beat in bits [i*bits +: bits], two's complement when signed; NHWC, channel "
-                   "fastest; the outer ports are padded to a power-of-two number of bytes",
+        "packing": PACKING,
         "memory_files": "referenced by bare file name: run tools with this folder as the working directory",
-        "stages": [_stage_entry(s) for s in stages],
-        "links": [{"name": l.name, "producer": l.producer, "consumer": l.consumer, "layer": l.layer,
-                   "tensor": l.tensor, "elems": l.elems, "bits": l.bits, "signed": l.signed, "width": l.width,
-                   "beats_per_frame": l.beats} for l in links],
+        "stages": [stage_entry(s) for s in stages],
+        "links": [link_entry(l) for l in links],
         "kernel_sources": [f"{k}.sv" for k in sources],
         # UltraScale+ UltraRAM cannot be initialised by a bitstream: these layers' weights must be written at run time.
         "runtime_weights": [s.view.name for s in stages if getattr(s.view, "ram_style", "") == "ultra"],
-        "files": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(files.items())},
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return out
+    return with_manifest("rtl", files, manifest)
+
+
+PACKING = ("element i of a beat in bits [i*bits +: bits], two's complement when signed; NHWC, channel fastest; "
+           "the outer ports are padded to a power-of-two number of bytes")
+
+
+def source_entry(build: BuildView, source: Path, board, clock: float) -> dict:
+    """The manifest's record of what a backend's folder was generated from: a resumed build that re-folds makes
+    it stale (BuildLayout checks ``source_sha256``)."""
+    return {"source": build.relative(source), "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+            "board": board.name, "clock_mhz": clock}
+
+
+def link_entry(l: Link) -> dict:
+    """A link's manifest entry."""
+    return {"name": l.name, "producer": l.producer, "consumer": l.consumer, "layer": l.layer, "tensor": l.tensor,
+            "elems": l.elems, "bits": l.bits, "signed": l.signed, "width": l.width, "beats_per_frame": l.beats}
+
+
+def plan_backend(build: BuildView, **options):
+    """The rtl backend's ``plan`` (:mod:`hls.backend`): :func:`plan_rtl` with :class:`GenConfig`'s fields by
+    name."""
+    return plan_rtl(build, GenConfig(**options))
+
+
+def generate_rtl(build: BuildView, config: GenConfig = GenConfig(), out: Path | None = None) -> Path:
+    """Write :func:`plan_rtl` of ``build`` to ``out`` (default: the build's rtl folder); returns that folder."""
+    return plan_rtl(build, config).write(Path(out) if out is not None else build.rtl_dir)
 
 
 def load_manifest(rtl: Path) -> dict:

@@ -29,7 +29,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from sim.axis import AxisSink, AxisSource, pack, unpack
+from hls.stream import pack, unpack
+from sim.axis import AxisSink, AxisSource
 from sim.wrap import multi_instance_wrapper
 
 RATE_SLACK = 8  # cycles of pipeline latency allowed on top of the folded rate

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.zoo_builds import build_verified, simulate_both_ways, train_and_export
+from tests.e2e.zoo_builds import C_FRAMES, build_verified, c_simulate, simulate_both_ways, train_and_export
 from tests.tools import require_simulator
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,10 @@ def test_mobiledet_builds_verifies_and_simulates_bit_exact(capsys, mobiledet, sy
 
     require_simulator("verilator")
     root, checkpoint, onnx = mobiledet
-    layout = build_verified(capsys, onnx, root / f"build_{board}", board, synth_data, checkpoint)
+    verify = C_FRAMES if board == "pynq-z2" else 4  # pynq-z2's build is also C-simulated on 16 frames
+    layout = build_verified(capsys, onnx, root / f"build_{board}", board, synth_data, checkpoint, verify)
     ops = [n.op_type for n in ModelWrapper(str(layout.step_checkpoint("fold"))).graph.node]
     assert ops.count("VVAU_hls") >= 3 and "Pool_hls" not in ops  # strided depthwise convs, no pooling
     simulate_both_ways(capsys, layout, frames=3, seed=2)
+    if board == "pynq-z2":
+        c_simulate(capsys, layout)

@@ -1,6 +1,7 @@
 """tinyyolo W4A4 end to end at a small width: train, export, build for pynq-z2 and ultra96-v2 (residual adds,
 forks, an upsample + concat neck, two heads), verify against the Brevitas checkpoint on both outputs, simulate
-bit-exact on both output ports under random backpressure (8 frames), and at the estimated rate without it."""
+bit-exact on both output ports under random backpressure (8 frames), and at the estimated rate without it; on
+pynq-z2 also C-simulate the HLS C++ bit-exact on 16 frames."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 
 import pytest
 
-from tests.e2e.zoo_builds import build_verified, simulate_both_ways, train_and_export
+from tests.e2e.zoo_builds import C_FRAMES, build_verified, c_simulate, simulate_both_ways, train_and_export
 from tests.tools import require_simulator
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,9 @@ def test_tinyyolo_builds_verifies_and_simulates_bit_exact_on_both_heads(capsys, 
 
     require_simulator("verilator")
     root, checkpoint, onnx = tinyyolo
-    layout = build_verified(capsys, onnx, root / f"build_{board}", board, synth_data, checkpoint)
+    # On pynq-z2 the build also C-simulates its HLS C++: 16 distinct golden frames.
+    verify = C_FRAMES if board == "pynq-z2" else 4
+    layout = build_verified(capsys, onnx, root / f"build_{board}", board, synth_data, checkpoint, verify)
     spec = json.loads(layout.io_spec.read_text())
     assert [o["shape"][1:3] for o in spec["outputs"]] == [[4, 4], [8, 8]]  # stride 16, then stride 8
     assert [h["stride"] for h in spec["model_config"]["heads"]] == [16, 8]
@@ -43,3 +46,5 @@ def test_tinyyolo_builds_verifies_and_simulates_bit_exact_on_both_heads(capsys, 
     assert any(r["join"].startswith("StreamingConcat") for r in sizing.values())
     simulate_both_ways(capsys, layout, frames=8, seed=3)
     assert {"m_axis", "m1_axis"} <= set(layout.read_manifest()["ports"])  # one output port per head
+    if board == "pynq-z2":
+        c_simulate(capsys, layout)

@@ -21,12 +21,12 @@ def train_and_export(synth_data: Path, root: Path, model: str, **train_options) 
     return result.best, onnx
 
 
-def build_verified(capsys, onnx: Path, out: Path, board: str, synth_data: Path, checkpoint: Path):
-    """``qdet build --max-fps`` verified on 4 val images against the Brevitas checkpoint; returns the layout after
-    checking that the golden model matched and the estimate fits the board."""
+def build_verified(capsys, onnx: Path, out: Path, board: str, synth_data: Path, checkpoint: Path, verify: int = 4):
+    """``qdet build --max-fps`` verified on ``verify`` val images against the Brevitas checkpoint; returns the
+    layout after checking that the golden model matched and the estimate fits the board."""
     from flows.build import BuildLayout
 
-    built = run_qdet(capsys, "build", onnx, "--out", out, "--board", board, "--max-fps", "--verify", "4",
+    built = run_qdet(capsys, "build", onnx, "--out", out, "--board", board, "--max-fps", "--verify", str(verify),
                      "--verify-data", synth_data, "--checkpoint", checkpoint)
     assert built.code == 0, built.text
     layout = BuildLayout(out)
@@ -49,3 +49,18 @@ def simulate_both_ways(capsys, layout, frames: int, seed: int) -> None:
     assert free.code == 0, free.text
     result = json.loads(layout.sim_result.read_text())
     assert result["mismatches"] == 0 and result["ratio_to_estimate"] <= 1.10, result
+
+
+C_FRAMES = 16  # golden frames the C simulation of a zoo build streams (all distinct)
+
+
+def c_simulate(capsys, layout, frames: int = C_FRAMES) -> dict:
+    """``qdet sim --backend cpp``: ``frames`` golden frames bit-exact on every output port; returns the result."""
+    from tests.tools import require_cxx
+
+    require_cxx()
+    done = run_qdet(capsys, "sim", layout.root, "--backend", "cpp", "--images", str(frames))
+    assert done.code == 0, done.text
+    result = json.loads(layout.csim_result.read_text())
+    assert result["status"] == "done" and result["frames"] == frames and result["mismatches"] == 0, result["message"]
+    return result

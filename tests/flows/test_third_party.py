@@ -14,7 +14,7 @@ from flows.config import FlowConfig
 from flows.runner import run_flow
 from flows.steps import DEFAULT_STEPS
 from tests.flows.brevitas_nets import Layer, NetSpec, build_net, export, random_spec
-from tests.tools import require_simulator
+from tests.tools import require_cxx, require_simulator
 
 SEEDS = (0, 1, 2, 3, 4, 5)
 # A float-input detector: normalised image (per-channel mean/std in the model), QuantIdentity, a strided stem,
@@ -143,7 +143,7 @@ def test_brevitas_cnv_w2a2_builds_for_pynq_z2_and_simulates_bit_exact(tmp_path):
     from sim.network import SimConfig, simulate
 
     require_simulator("verilator")
-    cfg = FlowConfig(out=tmp_path / "cnv", board="pynq-z2", verify_images=4)
+    cfg = FlowConfig(out=tmp_path / "cnv", board="pynq-z2", verify_images=16)
     run_flow(_cnv(tmp_path), cfg, DEFAULT_STEPS)
     layout = cfg.layout
     assert json.loads(layout.verify_record.read_text())["mismatches"] == 0
@@ -154,3 +154,9 @@ def test_brevitas_cnv_w2a2_builds_for_pynq_z2_and_simulates_bit_exact(tmp_path):
     result = simulate(layout, SimConfig(images=4, timeout_s=900))
     assert result.frames == 4 and result.mismatches == 0, result.message
     assert result.ratio_to_estimate <= 1.10
+    # Its HLS C++ C-simulates bit-exact on all 16 golden frames.
+    require_cxx()
+    from hls.backend import get_backend
+
+    c = get_backend("cpp").simulate(layout, images=16)
+    assert c.status == "done" and c.frames == 16 and c.mismatches == 0, c.message

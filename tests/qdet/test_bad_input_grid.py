@@ -146,6 +146,11 @@ CASES = [
     ("sim-no-golden", ["sim", "{ws}/started"], "--verify"),
     ("sim-tree-levels", ["sim", "{ws}/started", "--tree-levels", "9"], "--tree-levels"),
     ("sim-size-fifos-no-golden", ["sim", "{ws}/started", "--size-fifos"], "--verify"),
+    ("sim-backend", ["sim", "{ws}/started", "--backend", "vhdl"], "vhdl"),
+    ("sim-cpp-no-golden", ["sim", "{ws}/started", "--backend", "cpp"], "--verify"),
+    ("sim-cpp-missing", ["sim", "{ws}/nowhere", "--backend", "cpp"], "nowhere"),
+    ("sim-cpp-backpressure", ["sim", "{ws}/started", "--backend", "cpp", "--backpressure", "0.5"], "--backpressure"),
+    ("sim-cpp-tree-levels", ["sim", "{ws}/started", "--backend", "cpp", "--tree-levels", "1"], "--tree-levels"),
     # synth
     ("synth-missing", ["synth", "{ws}/nowhere"], "nowhere"),
     ("synth-family", ["synth", "{ws}/started", "--family", "ecp5"], "ecp5"),
@@ -158,6 +163,9 @@ CASES = [
     ("bitstream-jobs", ["bitstream", "{ws}/started", "--jobs", "0"], "--jobs"),
     ("bitstream-file", ["bitstream", "{ws}/afile"], "afile"),
     ("bitstream-no-links", ["bitstream", "{ws}/truncated"], "stream_links"),
+    ("bitstream-backend", ["bitstream", "{ws}/started", "--backend", "verilog"], "verilog"),
+    ("bitstream-cpp-no-links", ["bitstream", "{ws}/truncated", "--backend", "cpp"], "stream_links"),
+    ("bitstream-cosim-rtl", ["bitstream", "{ws}/started", "--cosim"], "--cosim"),
     # boards
     ("boards-unknown-option", ["boards", "--bogus"], "--bogus"),
 ]

@@ -19,11 +19,12 @@ from flows.runner import run_flow
 from flows.steps import DEFAULT_STEPS
 from tests.flows.brevitas_nets import export
 from tests.flows.graph_nets import GraphSpec, build_graph_net, random_graph
-from tests.tools import require_simulator
+from tests.tools import require_cxx, require_simulator
 
 # Residual block on an 8x8 map (the sizing test's graph).
 RESIDUAL = GraphSpec((3, 8, 8), (4,), (1,), (0,), name="residual")
 SEEDS = (0, 5, 7)  # two stages / two heads; three stages / three heads; a three-input concat
+GOLDEN_FRAMES = 4  # the C simulation runs them all; the RTL simulation 3 (1 where it only checks a deadlock)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def graph_build(tmp_path_factory):
         if key not in done:
             root = tmp_path_factory.mktemp(spec.name)
             onnx = export(build_graph_net(spec, seed=3), spec.in_shape, root / "model.onnx", seed=3)
-            cfg = FlowConfig(out=root / "build", board=board, verify_images=2)
+            cfg = FlowConfig(out=root / "build", board=board, verify_images=GOLDEN_FRAMES)
             run_flow(onnx, cfg, DEFAULT_STEPS)
             done[key] = cfg.layout
         return done[key]
@@ -106,3 +107,90 @@ def test_the_skip_fifo_one_short_of_the_sizing_deadlocks_and_is_named(graph_buil
     record = size_fifos(layout, SimConfig(images=2))[name]
     assert record["sized_by"] == "simulation" and record["sim_max_occupancy"] >= bound, record
     assert record["depth"] >= record["sim_max_occupancy"] and record["model_depth"] == built
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_graph_nets_c_simulate_bit_exact_on_every_output(graph_build, seed):
+    require_cxx()
+    from hls.backend import get_backend
+
+    layout = graph_build(random_graph(seed))
+    r = get_backend("cpp").simulate(layout, images=GOLDEN_FRAMES)
+    assert r.status == "done" and r.frames == GOLDEN_FRAMES and r.mismatches == 0, r.message
+    manifest = layout.read_cpp_manifest()
+    assert len([p for p in manifest["ports"] if p != "s_axis"]) == len(random_graph(seed).heads)
+    # Every stream reports its occupancy, never above its capacity, which is its depth on every stream between a
+    # fork and its join (the only ones whose capacity can decide a deadlock); the result file is the layout's.
+    assert {s["link"] for s in r.streams} == {l["name"] for l in manifest["links"]}
+    assert all(0 < s["max_occupancy"] <= s["capacity"] for s in r.streams)
+    on_cycle = {l["name"] for l in manifest["links"] if _still_connected(manifest["links"], l)}
+    assert on_cycle and all(s["capacity"] == s["depth"] for s in r.streams if s["link"] in on_cycle)
+
+
+def _still_connected(links: list[dict], cut: dict) -> bool:
+    """True when ``cut``'s two ends stay connected without it (the graph taken undirected): it lies on a cycle."""
+    adj: dict[str, set[str]] = {}
+    for l in links:
+        if l["name"] != cut["name"]:
+            adj.setdefault(l["producer"], set()).add(l["consumer"])
+            adj.setdefault(l["consumer"], set()).add(l["producer"])
+    seen, todo = {cut["producer"]}, [cut["producer"]]
+    while todo:
+        for nxt in adj.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return cut["consumer"] in seen
+    assert json.loads(layout.csim_result.read_text())["mismatches"] == 0
+
+
+def test_a_skip_fifo_too_shallow_deadlocks_the_c_simulation_naming_its_stream(graph_build):
+    require_cxx()
+    from flows.steps.links import set_fifo_depths
+    from hls.backend import get_backend
+
+    cpp = get_backend("cpp")
+    layout = graph_build(RESIDUAL)
+    sizing = json.loads(layout.fifo_sizing.read_text())
+    name = next(n for n, r in sizing.items() if r["join"].startswith("ElementwiseAdd")
+                and r["long_branch_nodes"] > r["short_branch_nodes"])
+    built = sizing[name]["depth"]
+    ok = cpp.simulate(layout, images=2)
+    assert ok.status == "done" and ok.mismatches == 0, ok.message
+
+    set_fifo_depths(layout, {name: 2})  # far below the deadlock bound (report/fifo_sizing.json)
+    try:
+        short = cpp.simulate(layout, images=1)  # the C++ is stale now: regenerated with the shallow FIFO
+    finally:
+        set_fifo_depths(layout, {name: built})
+    assert short.status == "deadlock" and short.frames == 0, short.message
+    # The too-shallow stream is named by its link, its FIFO node and the join its reader waits at.
+    assert f"= FIFO {name})" in short.message and "is full while its reader" in short.message, short.message
+    assert "deepen" in short.message
+
+
+def test_a_corrupted_weight_is_caught_and_its_layer_named(graph_build, tmp_path):
+    require_cxx()
+    import shutil
+
+    import numpy as np
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from flows.build import HARDWARE_STEP, BuildLayout
+    from hls.backend import get_backend
+
+    source = graph_build(RESIDUAL)
+    layout = BuildLayout(tmp_path / "corrupt")
+    shutil.copytree(source.root, layout.root)
+    path = layout.step_checkpoint(HARDWARE_STEP)
+    model = ModelWrapper(str(path))
+    mvau = next(n for n in model.graph.node if n.op_type.startswith("MVAU"))
+    w = model.get_initializer(mvau.input[1]).copy()
+    w[0, 0] = w.min() if w[0, 0] > 0 else w.max()  # one weight, to the other end of its range
+    model.set_initializer(mvau.input[1], w)
+    model.save(str(path))
+    r = get_backend("cpp").simulate(layout, images=2)
+    assert r.status == "done" and r.mismatches > 0, r.message
+    assert f"first diverging layer: {mvau.name}" in r.message, r.message
+    first = next(d for d in r.layers if d["mismatches"])
+    assert first["layer"] == mvau.name and np.all([d["mismatches"] == 0 for d in r.layers[:r.layers.index(first)]])
