@@ -325,9 +325,10 @@ def _report_measured(layout, est: dict) -> None:
     from flows.steps.report import load_measured, refresh_summary
 
     synth_result, sim_result = load_measured(layout)
-    if synth_result is None and sim_result is None:
+    csim_result = layout.read_optional(layout.csim_result)
+    if synth_result is None and sim_result is None and csim_result is None:
         return
-    both = side_by_side(est, synth_result, sim_result)
+    both = side_by_side(est, synth_result, sim_result, csim_result)
     syn = both.get("synthesis")
     if syn is not None:
         t = table(f"estimate vs synthesis ({syn['tool']}, {syn['family']}) vs budget",
@@ -346,6 +347,10 @@ def _report_measured(layout, est: dict) -> None:
         say(f"simulation ({sim['simulator']}): {sim['cycles_per_frame']:,.0f} cycles/frame, {sim['fps']:.1f} FPS"
             f"{latency} (estimate {sim['estimate_cycles_per_frame']:,} cycles/frame, {sim['estimate_fps']:.1f} "
             f"FPS); mismatches {sim['mismatches']}")
+    cs = both.get("c_simulation")
+    if cs is not None:
+        fps = "" if cs["frames_per_s"] is None else f", {cs['frames_per_s']:,.1f} frames/s"
+        say(f"C simulation (g++): {cs['status']}, {cs['frames']} frames, mismatches {cs['mismatches']}{fps}")
     say(f"summary: {refresh_summary(layout)}")
 
 
@@ -378,10 +383,11 @@ def _ensure_rtl(layout, mac_style: str | None, regenerate: bool, tree_levels: in
     """Generate the build's RTL when it has none, when asked to, when it was generated from an earlier folding
     (a build resumed with --from), or when ``mac_style`` or ``tree_levels`` differs from what the existing RTL was
     generated with (an explicit option always takes effect; the others keep the existing RTL's)."""
-    from dataclasses import replace
+    from dataclasses import asdict, replace
 
     from flows.build import HARDWARE_STEP
-    from hls.gen import GenConfig, generate_rtl
+    from hls.backend import get_backend
+    from hls.gen import GenConfig
 
     asked = {k: v for k, v in (("mac_style", mac_style), ("tree_levels", tree_levels)) if v is not None}
     config = GenConfig(**asked)  # validates the options, also when nothing is generated
@@ -398,7 +404,7 @@ def _ensure_rtl(layout, mac_style: str | None, regenerate: bool, tree_levels: in
             note(f"{layout.rtl_dir} was generated with other options ({changed}); regenerating it")
     layout.step_checkpoint(HARDWARE_STEP)  # a build without it gets the message naming what to run
     with progress("generating RTL ..."):
-        generate_rtl(layout, config)
+        get_backend("rtl").generate(layout, **asdict(config))
 
 
 @app.command()
@@ -461,12 +467,12 @@ def _ensure_cpp(layout, regenerate: bool = False) -> None:
 
 def _bitstream_cpp(layout, run: bool, jobs: int, cosim: bool) -> None:
     """``qdet bitstream --backend cpp``: the Vitis HLS and Vivado hand-off, run when the tools are installed."""
-    from boards.vitis import find_vitis_hls, plan_vitis, run_vitis, write_vitis
+    from boards.vitis import find_vitis_hls, render, run_vitis
+    from hls.backend import get_backend
 
     _ensure_cpp(layout)
-    plan = plan_vitis(layout, cosim=cosim, jobs=jobs)
-    written = write_vitis(plan)
-    done("wrote", f"{', '.join(p.name for p in written)} to {plan.out_dir}")
+    plan = get_backend("cpp").scripts(layout, cosim=cosim, jobs=jobs)
+    done("wrote", f"{', '.join(render(plan))} to {plan.out_dir}")
     for text in getattr(plan, "notes", ()):
         note(text)
     if not run:

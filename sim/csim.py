@@ -156,14 +156,14 @@ def simulate(build: Path | BuildLayout, cfg: CsimConfig = CsimConfig(), **option
     fields (the backend registry passes them by name)."""
     from dataclasses import replace
 
-    from hls.cpp.generate import plan_cpp
+    from hls.backend import get_backend
 
     cfg = replace(cfg, **options)
     layout = BuildLayout.of(build)
     layout.check_existing()
     golden_in, golden_outs = layout.read_golden_ports()
     if cfg.regenerate or not layout.has_cpp() or layout.is_stale("cpp"):
-        plan_cpp(layout).write(layout.cpp_dir)
+        get_backend("cpp").generate(layout)
     manifest = layout.read_cpp_manifest()
     lib, compile_s = _library(layout, manifest)
     top = _Top(lib, manifest)

@@ -307,13 +307,17 @@ def simulate(build: Path | BuildLayout, cfg: SimConfig = SimConfig(), *, regener
     ``regenerate``. Frames beyond the build's golden
     set repeat it cyclically.
     """
-    from hls.gen import GenConfig, generate_rtl, load_manifest
+    from dataclasses import asdict as fields_of
+
+    from hls.backend import get_backend
+    from hls.gen import GenConfig, load_manifest
 
     layout = BuildLayout.of(build)
     layout.check_existing()
     golden_in, golden_outs = layout.read_golden_ports()
     if regenerate or not layout.has_rtl() or layout.rtl_is_stale():
-        generate_rtl(layout, GenConfig.of_manifest(layout.read_manifest()) if layout.has_rtl() else GenConfig())
+        config = GenConfig.of_manifest(layout.read_manifest()) if layout.has_rtl() else GenConfig()
+        get_backend("rtl").generate(layout, **fields_of(config))
     rtl = layout.rtl_dir
     manifest = load_manifest(rtl)
     pick = [k % len(golden_in) for k in range(cfg.images)]

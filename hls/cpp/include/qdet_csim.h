@@ -105,6 +105,13 @@ struct Process {
   std::string error;
 };
 
+// Coroutine stacks kept for the next region (one region runs per frame: mapping and faulting in fresh stacks
+// every frame cost more than small kernels do).
+inline std::vector<void*>& stack_pool() {
+  static std::vector<void*> pool;
+  return pool;
+}
+
 class Region;
 inline Region*& current_region() {
   static Region* r = nullptr;
@@ -181,12 +188,18 @@ class Channel {
 class Region {
  public:
   static constexpr std::size_t kStack = 64u << 20;  // reserved, not committed: pages are touched on demand
+  static constexpr std::size_t kPooled = 512;        // stacks kept for the next region
 
   Region() : outer_(current_region()) { current_region() = this; }
   ~Region() {
     current_region() = outer_;
-    for (auto& p : procs_)
-      if (p->stack) munmap(p->stack, p->stack_size);
+    for (auto& p : procs_) {
+      if (!p->stack) continue;
+      if (stack_pool().size() < kPooled)
+        stack_pool().push_back(p->stack);  // a parked (deadlocked) process's stack too: it never resumes
+      else
+        munmap(p->stack, p->stack_size);
+    }
   }
   Region(const Region&) = delete;
   Region& operator=(const Region&) = delete;
@@ -241,7 +254,12 @@ class Region {
 
   void start(Process& p) {
     p.stack_size = kStack;
-    p.stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (!stack_pool().empty()) {
+      p.stack = stack_pool().back();
+      stack_pool().pop_back();
+    } else {
+      p.stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    }
     if (p.stack == MAP_FAILED) {
       p.stack = nullptr;
       throw Error("cannot map a stack for process " + p.name);
