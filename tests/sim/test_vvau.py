@@ -126,7 +126,7 @@ def test_generator_view_and_memory_files_match_the_bench(cases) -> None:
     """hls.gen's VVAUParams and memory writer, on FINN nodes built like the bench's, give the bench's parameters
     and W_FILE/T_FILE words (two independently written sides of the README's layouts)."""
     require_module("finn", "FINN (finn-plus) provides the node attributes; `make setup` installs it")
-    from hls.gen.generate import _memories, _stage_entry
+    from hls.gen.generate import _memories, stage_entry
     from hls.gen.ops import view_of
     from hls.gen.stitch import Stage
     from hls.gen.vvau import VVAUParams
@@ -150,7 +150,7 @@ def test_generator_view_and_memory_files_match_the_bench(cases) -> None:
             assert [int(x, 16) for x in files[f"{view.name}_t.mem"].split()] == vvau.threshold_words(case)
         else:
             assert f"{view.name}_t.mem" not in files
-        assert _stage_entry(Stage(view, "u", "a", "b", "layer"))["mac_style"] == p.mac_style
+        assert stage_entry(Stage(view, "u", "a", "b", "layer"))["mac_style"] == p.mac_style
     # view_of dispatches VVAU_hls/_rtl to the view and hands it the generator's MAC style policy.
     node.op_type = "VVAU_hls"
     assert view_of(model, node, "dsp").mac_style == "dsp" and view_of(model, node, "lut").mac_style == "lut"
