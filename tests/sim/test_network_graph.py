@@ -46,7 +46,7 @@ def graph_build(tmp_path_factory):
 
 @pytest.mark.rtlsim
 @pytest.mark.parametrize("seed", SEEDS)
-def test_random_graph_nets_simulate_bit_exact_on_every_output(graph_build, seed):
+def test_random_graph_nets_simulate_bit_exact_on_every_output_in_rtl_and_c(graph_build, seed):
     require_simulator("verilator")
     from sim.network import SimConfig, simulate
 
@@ -66,6 +66,21 @@ def test_random_graph_nets_simulate_bit_exact_on_every_output(graph_build, seed)
     fast = simulate(layout, SimConfig(images=3, seed=seed))
     assert fast.status == "done" and fast.mismatches == 0, fast.message
     assert fast.ratio_to_estimate is not None and fast.ratio_to_estimate <= 1.10, fast.ratio_to_estimate
+    # The same build's HLS C++ C-simulates bit-exact on every port too (one build serves both backends).
+    require_cxx()
+    from hls.backend import get_backend
+
+    r = get_backend("cpp").simulate(layout, images=GOLDEN_FRAMES)
+    assert r.status == "done" and r.frames == GOLDEN_FRAMES and r.mismatches == 0, r.message
+    manifest = layout.read_cpp_manifest()
+    assert len([p for p in manifest["ports"] if p != "s_axis"]) == len(random_graph(seed).heads)
+    # Every stream reports its occupancy, never above its capacity, which is its depth on every stream between a
+    # fork and its join (the only ones whose capacity can decide a deadlock); the result file is the layout's.
+    assert {s["link"] for s in r.streams} == {l["name"] for l in manifest["links"]}
+    assert all(0 < s["max_occupancy"] <= s["capacity"] for s in r.streams)
+    on_cycle = {l["name"] for l in manifest["links"] if _still_connected(manifest["links"], l)}
+    assert on_cycle and all(s["capacity"] == s["depth"] for s in r.streams if s["link"] in on_cycle)
+    assert json.loads(layout.csim_result.read_text())["mismatches"] == 0
 
 
 @pytest.mark.rtlsim
@@ -109,24 +124,6 @@ def test_the_skip_fifo_one_short_of_the_sizing_deadlocks_and_is_named(graph_buil
     assert record["depth"] >= record["sim_max_occupancy"] and record["model_depth"] == built
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_random_graph_nets_c_simulate_bit_exact_on_every_output(graph_build, seed):
-    require_cxx()
-    from hls.backend import get_backend
-
-    layout = graph_build(random_graph(seed))
-    r = get_backend("cpp").simulate(layout, images=GOLDEN_FRAMES)
-    assert r.status == "done" and r.frames == GOLDEN_FRAMES and r.mismatches == 0, r.message
-    manifest = layout.read_cpp_manifest()
-    assert len([p for p in manifest["ports"] if p != "s_axis"]) == len(random_graph(seed).heads)
-    # Every stream reports its occupancy, never above its capacity, which is its depth on every stream between a
-    # fork and its join (the only ones whose capacity can decide a deadlock); the result file is the layout's.
-    assert {s["link"] for s in r.streams} == {l["name"] for l in manifest["links"]}
-    assert all(0 < s["max_occupancy"] <= s["capacity"] for s in r.streams)
-    on_cycle = {l["name"] for l in manifest["links"] if _still_connected(manifest["links"], l)}
-    assert on_cycle and all(s["capacity"] == s["depth"] for s in r.streams if s["link"] in on_cycle)
-
-
 def _still_connected(links: list[dict], cut: dict) -> bool:
     """True when ``cut``'s two ends stay connected without it (the graph taken undirected): it lies on a cycle."""
     adj: dict[str, set[str]] = {}
@@ -141,7 +138,6 @@ def _still_connected(links: list[dict], cut: dict) -> bool:
                 seen.add(nxt)
                 todo.append(nxt)
     return cut["consumer"] in seen
-    assert json.loads(layout.csim_result.read_text())["mismatches"] == 0
 
 
 def test_a_skip_fifo_too_shallow_deadlocks_the_c_simulation_naming_its_stream(graph_build):

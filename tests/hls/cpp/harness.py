@@ -112,6 +112,15 @@ ap_uint<W> parse_word(const char* hex) {
     return "\n".join(head) + "\n" + "".join(_case_source(i, c) for i, c in enumerate(cases)) + "\n".join(runs) + "\n"
 
 
+def require_kernel_tools(finn: bool = True) -> None:
+    """Skip (fail in CI) a kernel test without g++ and the ap_types headers, or without FINN for its golden model."""
+    from tests.tools import require_cxx, require_module
+
+    if finn:
+        require_module("finn", "FINN (finn-plus) provides the golden model; `make setup` installs it")
+    require_cxx()
+
+
 def run_cases(cases: Sequence[KernelCase], work: Path) -> list[CaseResult]:
     """Compile every case into one program, run it, and return each case's output words (or its error)."""
     work.mkdir(parents=True, exist_ok=True)

@@ -10,26 +10,19 @@ frame. Expected: FINN's per-frame channel sums in its output type. All cases com
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.tools import require_module, require_tool
+from tests.hls.cpp.harness import require_kernel_tools
 
 SEED = 3  # tests/sim/test_accpool.py's
 N_CASES = 24
 
 
-def _require_tools() -> None:
-    require_module("finn", "FINN (finn-plus) provides the golden model; `make setup` installs it")
-    require_module("hls4ml", "hls4ml's wheel provides ap_int.h; `pip install --no-deps hls4ml==1.3.0`")
-    require_tool("g++", shutil.which("g++") is not None, "the C simulation compiles with g++")
-
-
 @pytest.fixture(scope="module")
 def kernel_cases():
-    _require_tools()
+    require_kernel_tools(finn=True)
     from tests.hls.cpp.harness import KernelCase
     from tests.sim.test_accpool import _instances
 

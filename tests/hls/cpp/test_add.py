@@ -8,26 +8,19 @@ sums in the output type, PE per beat. All cases compile into one program (tests/
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.tools import require_module, require_tool
+from tests.hls.cpp.harness import require_kernel_tools
 
 SEED = 20261202  # tests/sim/test_add.py's
 N_CASES = 24
 
 
-def _require_tools() -> None:
-    require_module("finn", "FINN (finn-plus) provides the golden model; `make setup` installs it")
-    require_module("hls4ml", "hls4ml's wheel provides ap_int.h; `pip install --no-deps hls4ml==1.3.0`")
-    require_tool("g++", shutil.which("g++") is not None, "the C simulation compiles with g++")
-
-
 @pytest.fixture(scope="module")
 def bench_cases():
-    _require_tools()
+    require_kernel_tools(finn=True)
     from sim.tb import add
 
     return add.sample_cases(SEED, N_CASES)

@@ -13,25 +13,18 @@ unselected input is never ready), so with in0 starved in1 is not touched."""
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
-from tests.tools import require_module, require_tool
+from tests.hls.cpp.harness import require_kernel_tools
 
 SEED = 20261203  # tests/sim/test_concat.py's
 N_CASES = 24
 
 
-def _require_tools() -> None:
-    require_module("finn", "FINN (finn-plus) provides the golden model; `make setup` installs it")
-    require_module("hls4ml", "hls4ml's wheel provides ap_int.h; `pip install --no-deps hls4ml==1.3.0`")
-    require_tool("g++", shutil.which("g++") is not None, "the C simulation compiles with g++")
-
-
 @pytest.fixture(scope="module")
 def bench_cases():
-    _require_tools()
+    require_kernel_tools(finn=True)
     from sim.tb import concat
 
     return concat.sample_cases(SEED, N_CASES)

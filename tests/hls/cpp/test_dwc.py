@@ -13,25 +13,19 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.tools import require_module, require_tool
+from tests.hls.cpp.harness import require_kernel_tools
 
 SEED = 5  # tests/sim/test_dwc.py's
 N_EXTRA = 4  # the bench's random pairs
 
 
-def _require_tools() -> None:
-    require_module("hls4ml", "hls4ml's wheel provides ap_int.h; `pip install --no-deps hls4ml==1.3.0`")
-    require_tool("g++", shutil.which("g++") is not None, "the C simulation compiles with g++")
-
-
 @pytest.fixture(scope="module")
 def kernel_cases():
-    _require_tools()
+    require_kernel_tools(finn=False)
     from hls.stream import pack
     from tests.hls.cpp.harness import KernelCase
     from tests.sim.test_dwc import FULL_RATE, RATIOS

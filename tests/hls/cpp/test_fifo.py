@@ -7,25 +7,19 @@ the kernel's input stream DEPTH beats deep as in the generated top. The expected
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.tools import require_module, require_tool
+from tests.hls.cpp.harness import require_kernel_tools
 
 SEED = 11  # tests/sim/test_fifo.py's
 N_CASES = 24
 
 
-def _require_tools() -> None:
-    require_module("hls4ml", "hls4ml's wheel provides ap_int.h; `pip install --no-deps hls4ml==1.3.0`")
-    require_tool("g++", shutil.which("g++") is not None, "the C simulation compiles with g++")
-
-
 @pytest.fixture(scope="module")
 def kernel_cases():
-    _require_tools()
+    require_kernel_tools(finn=False)
     from tests.hls.cpp.harness import KernelCase
     from tests.sim.test_fifo import _instances
 

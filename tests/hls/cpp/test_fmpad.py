@@ -8,26 +8,19 @@ image. Expected: FINN's padded images, folded SIMD channels per beat. All cases 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.tools import require_module, require_tool
+from tests.hls.cpp.harness import require_kernel_tools
 
 SEED = 7  # tests/sim/test_fmpad.py's
 N_CASES = 24
 
 
-def _require_tools() -> None:
-    require_module("finn", "FINN (finn-plus) provides the golden model; `make setup` installs it")
-    require_module("hls4ml", "hls4ml's wheel provides ap_int.h; `pip install --no-deps hls4ml==1.3.0`")
-    require_tool("g++", shutil.which("g++") is not None, "the C simulation compiles with g++")
-
-
 @pytest.fixture(scope="module")
 def instances():
-    _require_tools()
+    require_kernel_tools(finn=True)
     from tests.sim.test_fmpad import _instances
 
     return _instances(N_CASES, SEED)

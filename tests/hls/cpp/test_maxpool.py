@@ -10,26 +10,19 @@ which FINN's python Pool does not read (hls/rtl/README.md). All cases compile in
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.tools import require_module, require_tool
+from tests.hls.cpp.harness import require_kernel_tools
 
 SEED = 9  # tests/sim/test_maxpool.py's
 N_CASES = 24
 
 
-def _require_tools() -> None:
-    require_module("finn", "FINN (finn-plus) provides the golden model; `make setup` installs it")
-    require_module("hls4ml", "hls4ml's wheel provides ap_int.h; `pip install --no-deps hls4ml==1.3.0`")
-    require_tool("g++", shutil.which("g++") is not None, "the C simulation compiles with g++")
-
-
 @pytest.fixture(scope="module")
 def kernel_cases():
-    _require_tools()
+    require_kernel_tools(finn=True)
     from tests.hls.cpp.harness import KernelCase
     from tests.sim.test_maxpool import PARAMS, _instances
 

@@ -15,24 +15,17 @@ the window, or the delay line's SPAN), never read on through the frame."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.tools import require_module, require_tool
+from tests.hls.cpp.harness import require_kernel_tools
 
 SEED = 7  # tests/sim/test_swg.py's sampling seed
 DATA_SEED = 11  # and its frames' seed
 N_RANDOM = 24
-
-
-def _require_tools() -> None:
-    require_module("finn", "FINN (finn-plus) provides the golden model; `make setup` installs it")
-    require_module("hls4ml", "hls4ml's wheel provides ap_int.h; `pip install --no-deps hls4ml==1.3.0`")
-    require_tool("g++", shutil.which("g++") is not None, "the C simulation compiles with g++")
 
 
 def _words(rows: np.ndarray, bits: int) -> list[int]:
@@ -43,7 +36,7 @@ def _words(rows: np.ndarray, bits: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def instances():
-    _require_tools()
+    require_kernel_tools(finn=True)
     from tests.sim.test_swg import _golden, _random_sets, _real_sets
 
     insts = _random_sets(N_RANDOM, SEED) + _real_sets()

@@ -13,21 +13,14 @@ wrong threshold must be caught, naming its case."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.tools import require_module, require_tool
+from tests.hls.cpp.harness import require_kernel_tools
 
 SEED = 20261124  # tests/sim/test_thresholding.py's: the C++ kernel sees exactly the cases the RTL kernel sees
 N_RANDOM = 24
-
-
-def _require_tools() -> None:
-    require_module("finn", "FINN (finn-plus) provides the golden model; `make setup` installs it")
-    require_module("hls4ml", "hls4ml's wheel provides ap_int.h; `pip install --no-deps hls4ml==1.3.0`")
-    require_tool("g++", shutil.which("g++") is not None, "the C simulation compiles with g++")
 
 
 def threshold_array(case):
@@ -59,7 +52,7 @@ def kernel_case(i: int, case, frames: int):
 
 @pytest.fixture(scope="module")
 def bench_cases():
-    _require_tools()
+    require_kernel_tools(finn=True)
     from sim.tb import thresholding
 
     return thresholding.sample_cases(SEED, N_RANDOM)

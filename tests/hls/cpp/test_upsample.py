@@ -13,26 +13,19 @@ the next), never the rest of the frame."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.tools import require_module, require_tool
+from tests.hls.cpp.harness import require_kernel_tools
 
 SEED = 20261204  # tests/sim/test_upsample.py's
 N_CASES = 24
 
 
-def _require_tools() -> None:
-    require_module("finn", "FINN (finn-plus) provides the golden model; `make setup` installs it")
-    require_module("hls4ml", "hls4ml's wheel provides ap_int.h; `pip install --no-deps hls4ml==1.3.0`")
-    require_tool("g++", shutil.which("g++") is not None, "the C simulation compiles with g++")
-
-
 @pytest.fixture(scope="module")
 def bench_cases():
-    _require_tools()
+    require_kernel_tools(finn=True)
     from sim.tb import upsample
 
     return upsample.sample_cases(SEED, N_CASES)

@@ -13,12 +13,11 @@ weight must be caught, naming its case."""
 from __future__ import annotations
 
 import random
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.tools import require_module, require_tool
+from tests.hls.cpp.harness import require_kernel_tools
 
 SEED = 20261207  # tests/sim/test_vvau.py's: the C++ kernel sees exactly the cases the RTL kernel sees
 N_RANDOM = 24
@@ -29,12 +28,6 @@ WIDE = (
     dict(c=32, pe=32, simd=1, kh=3, kw=3, in_bits=8, in_signed=True, w_bits=8, steps=0, out_signed=True,
          mac_style="dsp", dim=(1, 3)),
 )
-
-
-def _require_tools() -> None:
-    require_module("finn", "FINN (finn-plus) provides the golden model; `make setup` installs it")
-    require_module("hls4ml", "hls4ml's wheel provides ap_int.h; `pip install --no-deps hls4ml==1.3.0`")
-    require_tool("g++", shutil.which("g++") is not None, "the C simulation compiles with g++")
 
 
 def kernel_case(i: int, case, frames: int):
@@ -61,7 +54,7 @@ def kernel_case(i: int, case, frames: int):
 
 @pytest.fixture(scope="module")
 def bench_cases():
-    _require_tools()
+    require_kernel_tools(finn=True)
     from sim.tb import vvau
 
     rng = random.Random(SEED + 1)
