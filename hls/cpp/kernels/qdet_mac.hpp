@@ -130,6 +130,18 @@ struct activation<C, false> {
   static int64_t apply(int, int, int64_t v) { return v; }
 };
 
+// The output beat of threshold row `nf` after a vector's last fold (qdet_mvau, qdet_vvau): each PE's accumulator
+// wrapped to ACC_BITS, through the activation, packed in OUT_BITS. `y` is the caller's (partitioned) lane buffer.
+template <class C, int PE>
+inline void emit(int nf, const int64_t* acc, int64_t* y, hls::stream<ap_uint<PE * C::OUT_BITS>>& out) {
+  QDET_HLS(INLINE)
+  for (int p = 0; p < PE; ++p) {
+    QDET_HLS(UNROLL)
+    y[p] = activation<C>::apply(nf, p, wrap<C::ACC_BITS>(acc[p]));
+  }
+  out.write(pack<PE, C::OUT_BITS>(y));
+}
+
 }  // namespace qdet_mac
 
 #endif  // QDET_MAC_HPP

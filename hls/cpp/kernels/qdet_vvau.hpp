@@ -52,13 +52,7 @@ void qdet_vvau(hls::stream<ap_uint<C::SIMD * C::PE * C::IN_BITS>>& in,
       }
       acc[p] = (sf == 0 ? int64_t(0) : acc[p]) + d;
     }
-    if (sf == SF - 1) {
-      for (int p = 0; p < PE; ++p) {
-        QDET_HLS(UNROLL)
-        y[p] = qdet_mac::activation<C>::apply(nf, p, qdet_mac::wrap<C::ACC_BITS>(acc[p]));
-      }
-      out.write(qdet_mac::pack<PE, C::OUT_BITS>(y));
-    }
+    if (sf == SF - 1) qdet_mac::emit<C, PE>(nf, acc, y, out);
     if (++sf == SF) {
       sf = 0;
       if (++nf == NF) nf = 0;
