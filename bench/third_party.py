@@ -201,7 +201,7 @@ def unverified_golden(build: Path, frames: int = 2, seed: int = 0) -> str:
     from qonnx.core.onnx_exec import execute_onnx
 
     from flows.build import BuildLayout
-    from flows.io_spec import IOSpec
+    from boards.runtime.io_spec import IOSpec
     from flows.steps.verify import float_images, golden_dtype
 
     layout = BuildLayout(build)
@@ -229,7 +229,7 @@ def _verified_frames(build: Path, images: int, seed: int):
 
     from flows.build import BuildLayout
     from flows.config import FlowConfig
-    from flows.io_spec import IOSpec
+    from boards.runtime.io_spec import IOSpec
     from flows.steps.verify import verification_images
 
     layout = BuildLayout(build)

@@ -23,12 +23,12 @@ import math
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from boards.catalogue import Board, Shell, UnknownBoardError, get_board
+from boards.runtime.stream import pack_words
 from boards.vivado import ALVEO_PLATFORMS, AXIS_WIDTHS, VIVADO, find_vivado, shell_context, template_env
 
 VITIS_HLS = "vitis_hls"
@@ -119,9 +119,6 @@ class VitisPlan:
     csim_dir: str = "csim"  # the C++ backend's C-simulation headers (BUILD/cpp/csim), never given to Vitis
     # The testbench's frames: input first, then each output port's, ``tb_frames`` frames each, in stream order.
     frames: tuple[Any, ...] = field(default=(), compare=False, repr=False)
-    # Frames -> beats as hex words: hls.stream.pack_words, handed in by the caller (the hls backend registry or the
-    # CLI) because packing lives on the hls floor, above this one.
-    pack_words: Callable[[Any, int], list[str]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def zynq(self) -> bool:
@@ -294,12 +291,11 @@ def check_jobs(jobs: int) -> int:
     return jobs
 
 
-def plan_vitis(build: BuildView, *, pack_words: Callable[[Any, int], list[str]], board: str | None = None,
-               clock_mhz: float | None = None, cosim: bool = False, jobs: int = 2) -> VitisPlan:
+def plan_vitis(build: BuildView, *, board: str | None = None, clock_mhz: float | None = None, cosim: bool = False, jobs: int = 2) -> VitisPlan:
     """Plan the Vitis hand-off of ``build``: board and clock from the build (or the arguments, or the C++'s
     manifest for a cpp folder made elsewhere), sources and ports from its cpp manifest, the testbench's frames from
-    its golden frames, packed into the data files' beats by ``pack_words`` (``hls.stream.pack_words``). Raises
-    VitisError when something is missing."""
+    its golden frames (packed into beats by :mod:`boards.runtime.stream`). Raises VitisError when something is
+    missing."""
     manifest_path = build.cpp_manifest
     if not manifest_path.is_file():
         raise VitisError(f"{manifest_path} does not exist: generate the C++ first: qdet sim {build.root} "
@@ -380,7 +376,6 @@ def plan_vitis(build: BuildView, *, pack_words: Callable[[Any, int], list[str]],
     return VitisPlan(build_dir=build.root, cpp_dir=build.cpp_dir, out_dir=build.vitis_dir, board=target,
                      clock_mhz=clock, top=top, sources=tuple(sources), headers=tuple(headers), ports=tuple(ports),
                      tb_frames=len(frames[0]), cosim=bool(cosim), jobs=jobs, notes=tuple(notes), frames=frames,
-                     pack_words=pack_words,
                      csim_dir=csim_dir)
 
 
@@ -412,7 +407,7 @@ def context(plan: VitisPlan) -> dict[str, Any]:
     }
 
 
-def data_text(port: AxisPort, frames: Any, pack_words: Callable[[Any, int], list[str]]) -> str:
+def data_text(port: AxisPort, frames: Any) -> str:
     """A testbench data file: one hex word per beat (``width // 4`` digits), all frames back to back."""
     digits = port.width // 4
     return "".join(w.rjust(digits, "0") + "\n" for w in pack_words(frames.reshape(-1, port.elems), port.bits))
@@ -427,7 +422,7 @@ def render(plan: VitisPlan) -> dict[str, str]:
         TESTBENCH: env.get_template("vitis_tb.cpp.j2").render(**ctx),
     }
     for port, frames in zip(plan.ports, plan.frames):
-        files[port.data_file] = data_text(port, frames, plan.pack_words)
+        files[port.data_file] = data_text(port, frames)
     if plan.zynq:
         files["create_project.tcl"] = env.get_template("zynq_project.tcl.j2").render(**ctx)
     files["run.sh"] = env.get_template("vitis_run.sh.j2").render(**ctx)
@@ -446,12 +441,11 @@ def write_vitis(plan: VitisPlan) -> list[Path]:
     return written
 
 
-def handoff(build: BuildView, *, pack_words: Callable[[Any, int], list[str]], board: str | None = None,
-            clock_mhz: float | None = None, cosim: bool = False, jobs: int = 2) -> VitisPlan:
-    """The ``cpp`` backend's hand-off (hls.backend's ``scripts`` entry, which hands in ``pack_words``): plan the
+def handoff(build: BuildView, *, board: str | None = None, clock_mhz: float | None = None, cosim: bool = False, jobs: int = 2) -> VitisPlan:
+    """The ``cpp`` backend's hand-off (hls.backend's ``scripts`` entry): plan the
     build's vitis folder and write it; returns the plan (its files: ``plan.out_dir / name`` for every name of
     :func:`render`). Runs no tool."""
-    plan = plan_vitis(build, pack_words=pack_words, board=board, clock_mhz=clock_mhz, cosim=cosim, jobs=jobs)
+    plan = plan_vitis(build, board=board, clock_mhz=clock_mhz, cosim=cosim, jobs=jobs)
     write_vitis(plan)
     return plan
 

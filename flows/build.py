@@ -6,7 +6,7 @@ and the CLI reach the build through a :class:`BuildLayout`; no other module spel
     BUILD/build.json                 what the build was started with: board, clock, target (written by the runner)
     BUILD/build.log                  what each step did (FINN's prints and warnings go here, not to the console)
     BUILD/time_per_step.json         seconds per step
-    BUILD/io_spec.json               the host/FPGA boundary (flows/io_spec.py)
+    BUILD/io_spec.json               the host/FPGA boundary (boards/runtime/io_spec.py)
     BUILD/steps/00_input.onnx        the input model, as loaded and checked
     BUILD/steps/NN_<step>.onnx       the model after step NN (1-based), written atomically
     BUILD/golden/                    inputs.npy, outputs.npy, verify.json: the golden model's frames
@@ -18,6 +18,7 @@ and the CLI reach the build through a :class:`BuildLayout`; no other module spel
     BUILD/synth/                     yosys: synth.ys, yosys.log, stat.json, top.json, utilization.json
     BUILD/vivado/                    the Vivado hand-off scripts
     BUILD/vitis/                     the Vitis HLS hand-off (C++ backend): run_hls.tcl, testbench data, Vivado project
+    BUILD/run/                       `qdet run`: report.json, report.md, detections.json, detections.png, driver.json
     BUILD/finn_tmp/                  FINN's temporary files
 """
 
@@ -32,7 +33,7 @@ from typing import Any
 from flows.errors import FlowError
 
 # Folders a build keeps; each must be a folder (or absent) before a stage writes into it.
-SUBDIRS = ("steps", "golden", "report", "rtl", "cpp", "sim", "synth", "vivado", "vitis", "finn_tmp")
+SUBDIRS = ("steps", "golden", "report", "rtl", "cpp", "sim", "synth", "vivado", "vitis", "run", "finn_tmp")
 _CHECKPOINT_GLOB = "[0-9][0-9]_*.onnx"
 
 
@@ -315,6 +316,22 @@ class BuildLayout:
     def vitis_dir(self) -> Path:
         """The Vitis HLS hand-off of the C++ backend."""
         return self.root / "vitis"
+
+    @property
+    def run_dir(self) -> Path:
+        """``qdet run``'s outputs: the accelerator's detections, mAP beside torch's, throughput, energy."""
+        return self.root / "run"
+
+    def run_file(self, name: str) -> Path:
+        """A file of ``qdet run`` (report.json, report.md, detections.json, detections.png, driver.json)."""
+        return self.run_dir / name
+
+    def bitstream(self) -> tuple[str, Path] | None:
+        """(backend, ``.bit``) of the bitstream Vivado wrote for this build (``vivado/out/qdet.bit`` from the RTL,
+        ``vitis/out/qdet.bit`` from the C++; its ``.hwh`` beside it), the newer when both exist; None without one."""
+        found = [(b, d / "out" / "qdet.bit") for b, d in (("rtl", self.vivado_dir), ("cpp", self.vitis_dir))]
+        found = [(b, p) for b, p in found if p.is_file()]
+        return max(found, key=lambda f: f[1].stat().st_mtime_ns) if found else None
 
     @property
     def sim_dir(self) -> Path:

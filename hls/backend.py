@@ -96,7 +96,6 @@ class Backend:
     plan_path: str
     simulate_path: str
     scripts_path: str
-    scripts_pack: bool = False  # the hand-off writes beats (testbench data): it is handed hls.stream's packing
 
     def plan(self, build, **options) -> Plan:
         """The backend's folder for ``build``, as a plan (nothing written)."""
@@ -112,10 +111,6 @@ class Backend:
 
     def scripts(self, build, **options):
         """The vendor-tool hand-off of the generated folder (written; returns its plan, which says what to run)."""
-        if self.scripts_pack:
-            from hls.stream import pack_words
-
-            options = dict(options, pack_words=pack_words)
         return _resolve(self.scripts_path)(build, **options)
 
 
@@ -123,7 +118,7 @@ BACKENDS: dict[str, Backend] = {
     "rtl": Backend("rtl", "streaming SystemVerilog", "hls.gen.generate:plan_backend", "sim.network:simulate_backend",
                    "boards.vivado:handoff"),
     "cpp": Backend("cpp", "streaming dataflow HLS C++ for Vitis", "hls.cpp.generate:plan_cpp",
-                   "sim.csim:simulate", "boards.vitis:handoff", scripts_pack=True),
+                   "sim.csim:simulate", "boards.vitis:handoff"),
 }
 
 

@@ -16,7 +16,8 @@ from qdet.console import done, log_pointer, note, progress, row, say, show, tabl
 
 app = typer.Typer(help="qdet: an open FPGA co-design flow for low-bit object detectors. Stages: data -> train -> "
                        "eval -> export (QONNX) -> build (FINN, folding, golden model) -> sim (RTL) -> synth (yosys) "
-                       "-> bitstream (Vivado hand-off). `qdet demo` runs them all on a small synthetic job.",
+                       "-> bitstream (Vivado hand-off) -> run (the accelerator's detections and mAP) / deploy (a "
+                       "folder for the board). `qdet demo` runs them all on a small synthetic job.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   rich_markup_mode=None)
 data_app = typer.Typer(help="Data sets: generate a synthetic detection set, check a data set on disk.",
@@ -651,6 +652,11 @@ def _sim_cpp(layout, images: int, regenerate: bool) -> None:
     say(f"result {layout.csim_result}, summary {layout.csim_summary}")
     if r.status != "done" or r.mismatches:
         raise typer.Exit(1)
+
+
+from qdet.board_cli import register as _register_board_commands  # noqa: E402  (qdet run, qdet deploy)
+
+_register_board_commands(app)
 
 
 def main(argv: list[str] | None = None) -> None:

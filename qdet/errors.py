@@ -34,6 +34,11 @@ USER_ERRORS = frozenset({
     "boards.vivado.VivadoError",
     "boards.catalogue.UnknownBoardError",
     "qdet.demo.DemoError",
+    "qdet.run.RunError",
+    "boards.deploy.DeployError",
+    "boards.runtime.device.AcceleratorError",
+    "boards.runtime.spec.SpecError",
+    "boards.runtime.images.ImageError",
 })
 
 

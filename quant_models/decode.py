@@ -121,7 +121,10 @@ def decode_heads(outputs: Sequence[torch.Tensor], anchor_sets: Sequence[Anchors]
         cand, cls = torch.nonzero(s > cfg.score_threshold, as_tuple=True)
         cand_scores = s[cand, cls]
         if cand_scores.numel() > cfg.pre_nms_top_k:
-            top = torch.topk(cand_scores, cfg.pre_nms_top_k).indices
+            # A stable sort, not topk: topk returns equal scores in no fixed order, and a quantized head makes
+            # ties common, so the kept set would depend on the kernel (the on-board numpy decode keeps the lower
+            # index first, as this does).
+            top = torch.sort(cand_scores, descending=True, stable=True).indices[: cfg.pre_nms_top_k]
             cand, cls, cand_scores = cand[top], cls[top], cand_scores[top]
         keep = batched_nms(bx[cand], cand_scores, cls, cfg.iou_threshold)[: cfg.max_detections]
         results.append(Detections(bx[cand][keep], cand_scores[keep], cls[keep].long()))

@@ -27,11 +27,30 @@ def predict(model: Model, images: torch.Tensor, batch_size: int = 64, device: st
     out: list[Detections] = []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device).float()
-        dets = decode_heads(as_outputs(model(batch)), model.cfg.anchor_sets, model.cfg.num_classes,
-                            model.cfg.input_size, decode_cfg)
+        dets = decode_heads(integer_heads(model, as_outputs(model(batch))), model.cfg.anchor_sets,
+                            model.cfg.num_classes, model.cfg.input_size, decode_cfg)
         out += [Detections(d.boxes.cpu(), d.scores.cpu(), d.labels.cpu()) for d in dets]
     model.train(was_training)
     return out
+
+
+def integer_heads(model: Model, outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """The head maps as the quantized model defines them: its integer accumulators (Brevitas' own, recovered from
+    the float head) times the head's scale, plus its bias, in float32, the order the accelerator's host applies.
+
+    The float head equals this up to float rounding, but that rounding depends on the conv kernel (CPU or GPU,
+    blocking, border cells): two cells with the same integers can differ by an ulp and swap places in the ranking.
+    Computed from the integers, equal accumulators give equal scores on every device and on the board's host, so
+    ``qdet eval`` and ``qdet run`` (on the accelerator's integers) rank, keep and score the same detections."""
+    if not hasattr(model, "head_scale_bias"):
+        return outputs
+    heads = []
+    for i, out in enumerate(outputs):
+        scale, bias = model.head_scale_bias(i)
+        shape = (1, -1, 1, 1)
+        acc = model.head_accumulators(out, i)
+        heads.append(acc * scale.to(out).view(shape) + bias.to(out).view(shape))
+    return tuple(heads)
 
 
 def targets_of(tensors: DetectionTensors) -> list[dict[str, torch.Tensor]]:

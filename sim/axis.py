@@ -1,4 +1,4 @@
-"""Lean AXI-Stream drivers for cocotb with random backpressure (beat packing: :mod:`hls.stream`).
+"""Lean AXI-Stream drivers for cocotb with random backpressure (beat packing: :mod:`boards.runtime.stream`).
 
 Per-cycle Python is the slow part of any cocotb run (shared/toolchain.md: cocotbext-axi is ~2x slower than a lean
 driver), so these do the least per cycle: one edge wait, a few signal writes, and a seeded random draw.

@@ -1,6 +1,6 @@
 """C simulation of a qdet build's C++ backend: g++ builds BUILD/cpp into a shared library, ctypes streams frames.
 
-The golden frames go in as an AXI DMA would move them (:func:`hls.stream.pack_bytes`), one ``qdet_top`` call per
+The golden frames go in as an AXI DMA would move them (:func:`boards.runtime.stream.pack_bytes`), one ``qdet_top`` call per
 frame; the outputs come back the same way and are compared bit for bit with BUILD/golden. Inside the library every
 kernel runs as its own process against bounded streams (hls/cpp/include/qdet_csim.h), so a FIFO too shallow for a
 reconvergent branch deadlocks here as in hardware, and the error names the stream. On a mismatch the first bad
@@ -11,7 +11,6 @@ Everything lands in BUILD/sim/cpp (flows/build.py): result.json, summary.md, com
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import time
@@ -21,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from flows.build import BuildLayout
-from hls.stream import frame_lanes, pack_bytes, unpack_bytes
+from boards.runtime.csim import CsimLibrary
+from boards.runtime.stream import frame_lanes, pack_bytes, unpack_bytes
 
 LIBRARY = "libqdet_top_{}.so"  # named by the sources' hash: a process never reuses a stale dlopen of the same path
-ERR_BYTES = 1 << 16
 
 
 class CsimError(RuntimeError):
@@ -82,16 +81,25 @@ def _library(layout: BuildLayout, manifest: dict) -> tuple[Path, float]:
     return lib, time.perf_counter() - start
 
 
+def compiled_library(build: Path | BuildLayout, regenerate: bool = False) -> tuple[Path, float, dict]:
+    """The build's C-simulation library (the cpp folder generated when absent, stale or with ``regenerate``,
+    compiled when its sources changed), the compile seconds and the cpp manifest: what ``qdet sim --backend cpp``,
+    the ``cpp-sim`` runtime platform and ``qdet deploy`` load."""
+    from hls.backend import get_backend
+
+    layout = BuildLayout.of(build)
+    layout.check_existing()
+    if regenerate or not layout.has_cpp() or layout.is_stale("cpp"):
+        get_backend("cpp").generate(layout)
+    manifest = layout.read_cpp_manifest()
+    return (*_library(layout, manifest), manifest)
+
+
 class _Top:
-    """The library's entry points (qdet_csim_api.cpp)."""
+    """The library with the build's port geometry: golden NHWC frames in, output bytes per port back."""
 
     def __init__(self, lib: Path, manifest: dict):
-        self.dll = ctypes.CDLL(str(lib))
-        self.dll.qdet_csim_run.restype = ctypes.c_int
-        self.dll.qdet_csim_run.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p),
-                                           ctypes.c_char_p, ctypes.c_int]
-        self.dll.qdet_csim_stats.argtypes = [ctypes.c_char_p, ctypes.c_int]
-        self.dll.qdet_csim_trace.argtypes = [ctypes.c_char_p]
+        self.lib = CsimLibrary(lib)
         self.ports = manifest["ports"]
         # In port order (the manifest's JSON keys are sorted: m1_axis would come before m_axis).
         from hls.gen.stitch import output_port
@@ -104,23 +112,14 @@ class _Top:
         data = np.ascontiguousarray(pack_bytes(frame_lanes(frames, inp["elems"]), inp["bits"], inp["width"]))
         outs = [np.zeros((len(frames) * self.ports[n]["beats_per_frame"], self.ports[n]["width"] // 8), np.uint8)
                 for n in self.outs]
-        ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
-        err = ctypes.create_string_buffer(ERR_BYTES)
-        start = time.perf_counter()
-        done = self.dll.qdet_csim_run(len(frames), data.ctypes.data, ptrs, err, ERR_BYTES)
-        wall = time.perf_counter() - start
-        return done, outs, err.value.decode(errors="replace"), wall
+        done, err, wall = self.lib.run(len(frames), data, outs)
+        return done, outs, err, wall
 
     def stats(self) -> dict[str, tuple[int, ...]]:
-        """Per stream name: (depth, capacity, max occupancy, beats); clears the library's counts."""
-        buf = ctypes.create_string_buffer(ERR_BYTES * 16)
-        self.dll.qdet_csim_stats(buf, len(buf))
-        rows = (line.split() for line in buf.value.decode().splitlines() if line.strip())
-        return {r[0]: tuple(int(v) for v in r[1:]) for r in rows}
+        return self.lib.stats()
 
     def trace(self, path: Path | None) -> None:
-        if self.dll.qdet_csim_trace(str(path).encode() if path else None) != 0:
-            raise CsimError(f"cannot write the trace {path}")
+        self.lib.trace(path)
 
 
 def explain(manifest: dict, message: str) -> str:
@@ -156,16 +155,11 @@ def simulate(build: Path | BuildLayout, cfg: CsimConfig = CsimConfig(), **option
     fields (the backend registry passes them by name)."""
     from dataclasses import replace
 
-    from hls.backend import get_backend
-
     cfg = replace(cfg, **options)
     layout = BuildLayout.of(build)
     layout.check_existing()
     golden_in, golden_outs = layout.read_golden_ports()
-    if cfg.regenerate or not layout.has_cpp() or layout.is_stale("cpp"):
-        get_backend("cpp").generate(layout)
-    manifest = layout.read_cpp_manifest()
-    lib, compile_s = _library(layout, manifest)
+    lib, compile_s, manifest = compiled_library(layout, cfg.regenerate)
     top = _Top(lib, manifest)
     if len(golden_outs) != len(top.outs):
         raise CsimError(f"the build has golden frames for {len(golden_outs)} outputs, its C++ {len(top.outs)} output "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hls.stream import unpack_words
+from boards.runtime.stream import unpack_words
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from flows.build import BuildLayout
-from hls.stream import pack_words, unpack_words
+from boards.runtime.stream import pack_words, unpack_words
 
 HARNESS = "qdet_net_tb"
 _TEMPLATE = Path(__file__).resolve().parent / "hdl" / "qdet_net_tb.sv.j2"

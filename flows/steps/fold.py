@@ -9,7 +9,7 @@ from flows.config import FlowConfig, FlowError
 from flows.estimates import folding_of
 from flows.folding import (RAM_STYLES, apply_folding, attrs_of, choose, choose_within, enumerate_groups, finn_rejects,
                            fold_fixed, fold_max_fps, fold_target, ram_styles_for, with_attrs)
-from flows.io_spec import IOSpec
+from boards.runtime.io_spec import IOSpec
 
 
 def step_specialize(model, cfg: FlowConfig):

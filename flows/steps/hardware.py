@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from flows.config import FlowConfig, FlowError
-from flows.io_spec import HOST_OPS, IOSpec, Port, host_op_from_node
+from boards.runtime.io_spec import IOSpec, Port
+from flows.io_spec import HOST_OPS, host_op_from_node
 from flows.transforms.host_input_quant import host_input_ops
 from quant_models.export import MODEL_CONFIG_KEY
 

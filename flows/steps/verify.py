@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from flows.config import FlowConfig, FlowError
-from flows.io_spec import IOSpec, int_range
+from boards.runtime.io_spec import IOSpec, int_range
 from flows.transforms.host_input_quant import host_input_ops
 
 
@@ -32,6 +32,7 @@ class VerifyReport:
     mismatches: int  # head accumulators that differ, counted over all images
     max_abs_float_diff: float
     mismatched_images: list[int]
+    checkpoint: str | None = None  # the Brevitas checkpoint compared with (None: the exported graph)
 
 
 def _affine_per_element(spec: IOSpec, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -329,7 +330,8 @@ def step_verify(model, cfg: FlowConfig):
         for i, g in enumerate(got):
             outputs[i].append(g)
     layout.golden_dir.mkdir(exist_ok=True)
-    report = VerifyReport(len(images), source, ref.name, mismatches, max_diff, bad_images)
+    report = VerifyReport(len(images), source, ref.name, mismatches, max_diff, bad_images,
+                          str(cfg.checkpoint) if cfg.checkpoint is not None else None)
     layout.verify_record.write_text(json.dumps(asdict(report), indent=2) + "\n")
     if first_bad is not None:
         k, bad, size, where = first_bad

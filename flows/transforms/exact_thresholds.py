@@ -21,7 +21,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 
-from flows.io_spec import int_range, round_as
+from boards.runtime.io_spec import int_range, round_as
 
 MAX_STEPS = 64  # neighbours searched on each side; the boundary is within a few ulps of (k + 1/2) * s
 

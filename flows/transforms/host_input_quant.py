@@ -6,7 +6,7 @@ Thresholding layer on a FLOAT32 stream, which no integer accelerator can take. H
 conversion to FINN's dialect), those nodes are cut off: the graph input becomes the quantizer's integer output
 (``INT8``/``UINT8``/... as the quantizer's bit width and sign say), followed by ``Add(-zero_point)`` and
 ``Mul(scale)``, which streamlining folds into the first layer's thresholds like any other scale. The cut ops are
-recorded in the model's metadata (``HOST_INPUT_KEY``) as :class:`flows.io_spec.HostOp` records, and the host
+recorded in the model's metadata (``HOST_INPUT_KEY``) as :class:`boards.runtime.io_spec.HostOp` records, and the host
 replays them in float32 (``IOSpec.host_input``), so the integers it sends are the ones Brevitas computes: the same
 division, the same rounding (half to even for ``ROUND``), the same clamp.
 """
@@ -22,7 +22,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 
 from flows.errors import FlowError
-from flows.io_spec import PREPROCESSING_OPS, ROUNDING_MODES, HostOp, host_op_from_node
+from boards.runtime.io_spec import ROUNDING_MODES, HostOp
+from flows.io_spec import PREPROCESSING_OPS, host_op_from_node
 
 HOST_INPUT_KEY = "qdet.host_input_ops"  # metadata entry: JSON list of the host ops cut off the input
 _ADVICE = ("put a quantizer at the model's input (brevitas.nn.QuantIdentity, e.g. 8-bit per-tensor) so the "

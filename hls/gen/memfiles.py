@@ -2,14 +2,14 @@
 arrays) and as memory files (the RTL's).
 
 Every file is plain ``$readmemh`` text: one word per line, lowercase hex, fixed width, element 0 in the LSBs,
-two's complement for negative values, packed by :mod:`hls.stream` (the one home of beat packing).
+two's complement for negative values, packed by :mod:`boards.runtime.stream` (the one home of beat packing).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from hls.stream import pack_words
+from boards.runtime.stream import pack_words
 
 
 def weight_lanes(weights: np.ndarray, pe: int, simd: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hls.stream import pack
+from boards.runtime.stream import pack
 from sim.tb.streams import StreamInstance, cycled, write_hex
 
 # Largest accumulator magnitude allowed in random cases: FINN executes MVAU/VVAU in float32, exact below 2^24.

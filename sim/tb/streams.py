@@ -29,7 +29,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from hls.stream import pack, unpack
+from boards.runtime.stream import pack, unpack
 from sim.axis import AxisSink, AxisSource
 from sim.wrap import multi_instance_wrapper
 

@@ -16,7 +16,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from hls.stream import pack, unpack
+from boards.runtime.stream import pack, unpack
 from sim.axis import AxisSink, AxisSource
 
 _PERIOD_NS = 10

@@ -17,7 +17,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 
-from hls.stream import pack
+from boards.runtime.stream import pack
 from sim.tb.finn_node import execute_int, one_node_model
 from sim.tb.streams import BACKPRESSURE, PLAN_ENV, StreamInstance, cycled, fold_words, run_plan, write_hex, write_plan
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 
-from hls.stream import pack
+from boards.runtime.stream import pack
 from sim.tb.finn_node import execute_int, one_node_model
 from sim.tb.mac import (MacParamsMixin, act_widths, cycled_types, divisor, extremes_uniform, mac_instance,
                         pipeline_extra_latency, threshold_words as _threshold_words, tie_thresholds,

@@ -18,14 +18,7 @@ import pytest
 
 from boards import vitis
 from boards.catalogue import get_board
-from boards.vitis import VitisError, render, write_vitis
-from boards.vitis import plan_vitis as _plan_vitis
-from hls.stream import pack_words
-
-
-def plan_vitis(build, **options):
-    """boards.vitis.plan_vitis with the packing the hls backend registry hands in."""
-    return _plan_vitis(build, pack_words=pack_words, **options)
+from boards.vitis import VitisError, plan_vitis, render, write_vitis
 from flows.build import BuildLayout
 from tests.tools import require_tool
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from flows.build import BuildLayout
-from flows.io_spec import IOSpec
+from boards.runtime.io_spec import IOSpec
 from flows.runner import run_flow
 from flows.steps import DEFAULT_STEPS
 from quant_models.checkpoint import load_model

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from flows.errors import FlowError
-from flows.io_spec import HostOp, round_as
+from boards.runtime.io_spec import HostOp, round_as
 from flows.transforms.host_input_quant import HostInputQuant, host_input_ops
 
 

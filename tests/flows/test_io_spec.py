@@ -1,6 +1,6 @@
 import numpy as np
 
-from flows.io_spec import HostOp, IOSpec, Port
+from boards.runtime.io_spec import HostOp, IOSpec, Port
 
 
 def test_host_ops_replay_in_order_and_survive_a_round_trip(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from hls.backend import BACKENDS, BackendError, get_backend
 from hls.gen import GenConfig
-from hls.stream import pack, pack_bytes, pack_words, unpack, unpack_bytes, unpack_words
+from boards.runtime.stream import pack, pack_bytes, pack_words, unpack, unpack_bytes, unpack_words
 from tests.hls.test_gen import _fold_build
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,13 +62,13 @@ def test_packing_forms_agree():
 
 
 def test_beat_packing_is_defined_in_one_module_only():
-    """Nothing outside hls/stream.py defines a pack/unpack function or shifts elements into beats by index."""
+    """Nothing outside boards/runtime/stream.py defines a pack/unpack function or shifts elements into beats by index."""
     defs = re.compile(r"^\s*def (_?(un)?pack(_\w+)?)\(", re.M)
     idiom = re.compile(r"[<>]{2} \(\w+ \* (bits|b|self\.bits)\)")
     found = []
     for path in ROOT.glob("**/*.py"):
         rel = path.relative_to(ROOT).as_posix()
-        if rel.startswith((".venv", "build/")) or rel == "hls/stream.py":
+        if rel.startswith((".venv", "build/")) or rel == "boards/runtime/stream.py":
             continue
         text = path.read_text(errors="replace")
         found += [f"{rel}: def {m.group(1)}" for m in defs.finditer(text)]

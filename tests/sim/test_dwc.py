@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hls.stream import pack
+from boards.runtime.stream import pack
 from sim.cocotb_run import run_cocotb
 from tests.tools import require_simulator
 from sim.wrap import multi_instance_wrapper

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hls.stream import pack
+from boards.runtime.stream import pack
 from sim.cocotb_run import run_cocotb
 from sim.tb.finn_node import execute_int, one_node_model
 from tests.tools import require_module, require_simulator

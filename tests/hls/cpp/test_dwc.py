@@ -26,7 +26,7 @@ N_EXTRA = 4  # the bench's random pairs
 @pytest.fixture(scope="module")
 def kernel_cases():
     require_kernel_tools(finn=False)
-    from hls.stream import pack
+    from boards.runtime.stream import pack
     from tests.hls.cpp.harness import KernelCase
     from tests.sim.test_dwc import FULL_RATE, RATIOS
 

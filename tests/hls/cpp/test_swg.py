@@ -29,7 +29,7 @@ N_RANDOM = 24
 
 
 def _words(rows: np.ndarray, bits: int) -> list[int]:
-    from hls.stream import pack
+    from boards.runtime.stream import pack
 
     return [pack(r, bits) for r in rows.tolist()]
 

@@ -1,0 +1,1 @@
+"""The on-board runtime: numpy only, shipped verbatim in deploy folders."""
