@@ -26,6 +26,9 @@ RUN_PY = '''"""Run the accelerator of this deploy folder over a folder of images
 import sys
 from pathlib import Path
 
+if sys.version_info < (3, 8):
+    sys.exit("error: the qdet driver needs Python >= 3.8 (PYNQ 2.6 or newer; on PYNQ 3 run it in the pynq venv)")
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qdet_runtime.cli import main  # noqa: E402
 
@@ -64,17 +67,33 @@ def runtime_sources() -> list[Path]:
     return sorted(p for p in RUNTIME.glob("*.py"))
 
 
+def is_deploy_folder(folder: Path) -> bool:
+    """True for a folder ``qdet deploy`` wrote (its run.py, driver.json and runtime package), the one kind of
+    non-empty folder it replaces."""
+    return all(p.exists() for p in (folder / "run.py", folder / "driver.json", folder / PACKAGE / "cli.py")) and \
+        (folder / "run.py").read_text(errors="replace") == RUN_PY
+
+
+def check_out(out: Path) -> None:
+    """DeployError unless ``out`` is absent, empty or an earlier deploy folder (the one kind that is replaced)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DeployError(f"--out {out} is a file: give a folder")
+    if out.is_dir() and any(out.iterdir()) and not is_deploy_folder(out):
+        raise DeployError(f"--out {out} is not empty and is not a deploy folder: give a new or empty folder")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise DeployError(f"--out {out}: {parent} is a file")
+
+
 def write_deploy(plan: DeployPlan) -> Path:
     """Write the deploy folder; returns it. An existing folder is replaced only when it is a deploy folder."""
     out = plan.out
-    if out.exists():
-        if not out.is_dir():
-            raise DeployError(f"--out {out} is a file: give a folder")
-        if any(out.iterdir()) and not (out / "driver.json").is_file():
-            raise DeployError(f"--out {out} is not empty and is not a deploy folder: give a new or empty folder")
-        shutil.rmtree(out)
+    check_out(out)
     if plan.bitstream and not (plan.hwh and plan.hwh.is_file()):
         raise DeployError(f"{plan.bitstream} has no .hwh beside it: pynq needs both (rerun the Vivado hand-off)")
+    if out.exists():  # an earlier deploy folder (check_out), replaced only once everything new is known to exist
+        shutil.rmtree(out)
     pkg = out / PACKAGE
     pkg.mkdir(parents=True)
     for src in runtime_sources():
@@ -96,8 +115,8 @@ def readme(plan: DeployPlan) -> str:
     """The deploy folder's README."""
     if plan.bitstream:
         board = ("## On the board\n\nCopy this folder to the board (e.g. `scp -r DIR xilinx@pynq:`), then on the board, "
-                 "as root (PYNQ needs it to program the FPGA):\n\n"
-                 "```\npython3 run.py --images IMAGES/ --platform pynq [--annotations instances.json]\n```\n\n"
+                 "as root (PYNQ needs it to program the FPGA; `sudo -E` keeps PYNQ 3's venv):\n\n"
+                 "```\nsudo -E python3 run.py --images IMAGES/ --platform pynq [--annotations instances.json]\n```\n\n"
                  "`driver.json` records the bitstream's SHA-256: a `qdet.bit` of another build is refused.\n")
     else:
         board = ("## No bitstream yet\n\nVivado did not run for this build, so there is no `qdet.bit`. Where Vivado is "
@@ -107,7 +126,7 @@ def readme(plan: DeployPlan) -> str:
                  "## No bitstream yet\n\nRun `qdet bitstream BUILD` where Vivado is installed, then `qdet deploy` "
                  "again.\n")
     return (f"# Deploy folder of {plan.build_name} ({plan.board})\n\n"
-            "Needs Python 3 with numpy (pynq on a board; pillow to read JPEG/BMP and to resize as `qdet run` does, "
+            "Needs Python >= 3.8 with numpy >= 1.17 (pynq on a board; pillow to read JPEG/BMP and to resize as `qdet run` does, "
             "faster-coco-eval for mAP); no torch, FINN or qdet.\n\n"
             "## On any x86-64 Linux PC\n\n```\npython3 run.py --images IMAGES/ --platform csim\n```\n\n"
             "runs the C simulation of the same accelerator (`libqdet_top.so`): the same bytes in and out as the "

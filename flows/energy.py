@@ -15,11 +15,14 @@ a b_w x b_a bit MAC        ``0.2 pJ * (b_w * b_a) / 64`` (8-bit multiply, scaled
                            IEEE TCAD 2007
 weight read                ``10 pJ per 64 bits`` (an 8 KB SRAM read, Horowitz); BRAM and LUTRAM are the FPGA's
                            own SRAMs, so no gap factor; every MAC reads its weight once
-stream bit                 ``0.1 pJ per bit`` per link hop (a register write plus wiring: a 32-bit add, Horowitz,
-                           per bit), times 14 for the fabric
+stream bit                 ``0.1 pJ / 32`` per bit per link hop (a register write plus wiring, taken as a 32-bit
+                           add's energy spread over its bits, Horowitz), times 14 for the fabric
 DMA byte                   ``1.3 nJ per 64 bits`` (a DRAM access, Horowitz), for the input and output frames
 static                     the board's idle power (table below, assumed figures) times the frame time 1 / FPS
 =========================  ======================================================================================
+
+Left out: the thresholding comparisons (``2^a - 1`` thresholds per output element, a few percent of the MACs'
+energy at 4 bits), the FIFOs' memories beyond their one write per beat, and clock-tree power.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ FPGA_GAP = 14.0  # Kuon & Rose 2007: FPGA / ASIC dynamic power for logic
 MAC_8X8_PJ = 0.2
 ADD_8_PJ = 0.03
 SRAM_64B_PJ = 10.0
-STREAM_BIT_PJ = 0.1
+STREAM_BIT_PJ = 0.1  # per 32 bits (a 32-bit add): per bit 0.1 / 32
 DRAM_64B_PJ = 1300.0
 # Idle (static) power of the whole board, in W. ASSUMED figures, not measurements: below the running power published
 # for each board (LPYOLO 2.4 W on PYNQ-Z2, UltraNet ~5.2 W on Ultra96: ../shared/references.md); pass
@@ -65,51 +68,73 @@ class EnergyEstimate:
         return {**asdict(self), "total_uj": self.total_uj}
 
 
-def op_counts(model) -> dict[str, int]:
-    """FINN's op and parameter counts summed over the hardware layers of ``model`` (a ModelWrapper)."""
+def layer_counts(model) -> list[dict[str, int]]:
+    """FINN's op and parameter counts (``get_op_and_param_counts``) of each hardware layer of ``model`` (a
+    ModelWrapper) that has them (MVAU, VVAU: ``op_mac_<a>bx<b>b``, ``param_weight_<w>b``, ...)."""
     from qonnx.custom_op.registry import getCustomOp
 
-    totals: dict[str, int] = {}
+    layers = []
     for node in model.graph.node:
-        try:
-            op = getCustomOp(node)
-        except Exception:  # not a FINN op (none is left after stream_links, but a checkpoint may be older)
-            continue
-        counts = getattr(op, "get_op_and_param_counts", None)
-        for key, value in (counts() if counts else {}).items():
-            totals[key] = totals.get(key, 0) + int(value)
-    return totals
+        counts = getattr(getCustomOp(node), "get_op_and_param_counts", None)
+        if counts is not None:
+            layers.append({k: int(v) for k, v in counts().items()})
+    return layers
 
 
-def estimate_energy(model, manifest: dict[str, Any], board: str, fps: float,
+def traffic(model) -> tuple[int, int]:
+    """(bits per frame over the graph's internal streams, bytes per frame through the DMAs) of the hardware graph
+    ``model``: each tensor's elements x its FINN DataType's width (the data, not the ports' padding). The types are
+    the layers' own (``get_output_datatype``): the FIFOs and width converters the flow inserts carry no tensor
+    annotation, which qonnx would read as FLOAT32."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    def elems(name: str) -> int:
+        n = 1
+        for d in model.get_tensor_shape(name):
+            n *= int(d)
+        return n
+
+    width: dict[str, int] = {}
+    for node in model.graph.node:
+        op = getCustomOp(node)
+        for k, out in enumerate(node.output):
+            width[out] = op.get_output_datatype(k).bitwidth()
+        for k, inp in enumerate(node.input):
+            if inp == model.graph.input[0].name:
+                width[inp] = op.get_input_datatype(k).bitwidth()
+    ends = [t.name for t in (*model.graph.input, *model.graph.output)]
+    inner = [o for node in model.graph.node for o in node.output if o not in ends]
+    return sum(elems(t) * width[t] for t in inner), sum(elems(t) * width[t] for t in ends) // 8
+
+
+def estimate_energy(layers: list[dict[str, int]], stream_bits: int, dma_bytes: int, board: str, fps: float,
                     static_power_w: float | None = None) -> EnergyEstimate:
-    """The estimate for the hardware graph ``model`` whose backend ``manifest`` lists the links and ports, running
-    at ``fps`` on ``board`` (see the module docstring for the table)."""
-    counts = op_counts(model)
-    macs = bops = 0
+    """The estimate from FINN's per-layer op counts (:func:`layer_counts`), the stream and DMA traffic per frame,
+    running at ``fps`` on ``board`` (see the module docstring for the table)."""
+    macs = bops = weight_reads = 0
     mac_pj = 0.0
-    for key, n in counts.items():
-        m = _MAC.fullmatch(key)
-        if m:
-            a, b = int(m.group(1)), int(m.group(2))
-            macs += n
-            bops += n * a * b
-            mac_pj += n * (MAC_8X8_PJ * a * b / 64 + ADD_8_PJ) * FPGA_GAP
-    # Each MAC reads one weight: the weight bits read per frame are MACs x the layer's weight width. FINN reports
-    # weight counts per layer, not per MAC, so the widths come from the MAC keys (the wider operand is the weight
-    # for every zoo layer but the first, whose 8-bit input is wider: either way an upper bound).
-    weight_reads = sum(n * max(int(g) for g in _MAC.fullmatch(k).groups()) for k, n in counts.items()
-                       if _MAC.fullmatch(k))
-    stream_bits = sum(int(l["beats_per_frame"]) * int(l["width"]) for l in manifest["links"])
-    dma_bytes = sum(int(p["beats_per_frame"]) * int(p["width"]) // 8 for p in manifest["ports"].values())
+    for counts in layers:
+        weight_bits = [int(m.group(1)) for k in counts if (m := _WEIGHT.fullmatch(k))]
+        for key, n in counts.items():
+            m = _MAC.fullmatch(key)
+            if m:
+                a, b = int(m.group(1)), int(m.group(2))
+                macs += n
+                bops += n * a * b
+                mac_pj += n * (MAC_8X8_PJ * a * b / 64 + ADD_8_PJ) * FPGA_GAP
+                # Each MAC reads its weight once: the layer's weight width (FINN's MAC key does not say which
+                # operand is the weight; its weight key does).
+                weight_reads += n * (weight_bits[0] if weight_bits else max(a, b))
     parts = {
         "MACs": mac_pj * 1e-6,
         "weight reads": weight_reads / 64 * SRAM_64B_PJ * 1e-6,
-        "streams": stream_bits * STREAM_BIT_PJ * FPGA_GAP * 1e-6,
+        "streams": stream_bits * STREAM_BIT_PJ / 32 * FPGA_GAP * 1e-6,
         "DMA": dma_bytes * 8 / 64 * DRAM_64B_PJ * 1e-6,
     }
+    if fps <= 0:
+        raise ValueError(f"the energy per frame needs a frame rate > 0, got {fps}")
     static_w = IDLE_POWER_W.get(board, 2.0) if static_power_w is None else float(static_power_w)
-    static_uj = static_w / fps * 1e6 if fps > 0 else float("inf")
+    static_uj = static_w / fps * 1e6
     return EnergyEstimate(macs=macs, bops=bops, weight_bits_read=weight_reads, stream_bits=stream_bits,
                           dma_bytes=dma_bytes, fps=fps, static_power_w=static_w,
                           dynamic_uj=round(sum(parts.values()), 6), static_uj=round(static_uj, 6),
@@ -117,14 +142,17 @@ def estimate_energy(model, manifest: dict[str, Any], board: str, fps: float,
 
 
 def estimate_build_energy(layout, fps: float, static_power_w: float | None = None) -> EnergyEstimate:
-    """:func:`estimate_energy` of a build (a :class:`flows.build.BuildLayout`): its hardware checkpoint, the RTL
-    or C++ manifest (whichever it has), its board."""
+    """:func:`estimate_energy` of a build (a :class:`flows.build.BuildLayout`): the counts and traffic of its
+    hardware checkpoint, its board."""
     from qonnx.core.modelwrapper import ModelWrapper
 
     from flows.build import HARDWARE_STEP
 
     model = ModelWrapper(str(layout.step_checkpoint(HARDWARE_STEP)))
-    manifest = layout.read_manifest() if layout.has_rtl() else layout.read_cpp_manifest()
-    board = layout.target()[0].name
-    return estimate_energy(model, manifest, board, fps, static_power_w)
-
+    stream_bits, dma_bytes = traffic(model)
+    # The DMAs move the ports' padded beats: a backend manifest says how wide they are (else the data alone).
+    manifest = layout.read_manifest() if layout.has_rtl() else (layout.read_cpp_manifest() if layout.has_cpp()
+                                                                else None)
+    if manifest is not None:
+        dma_bytes = sum(int(p["beats_per_frame"]) * int(p["width"]) // 8 for p in manifest["ports"].values())
+    return estimate_energy(layer_counts(model), stream_bits, dma_bytes, layout.target()[0].name, fps, static_power_w)

@@ -89,8 +89,11 @@ def deploy(
     from qdet.console import progress
     from sim.csim import compiled_library
 
+    from boards.deploy import check_out
+
     layout = BuildLayout(build_dir)
     layout.check_existing()
+    check_out(out)  # before the C simulation is compiled
     found = layout.bitstream()
     backend = found[0] if found else "cpp"
     with progress("compiling the C simulation library ..."):

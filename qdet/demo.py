@@ -1,5 +1,5 @@
 """The end-to-end demo: synthetic data -> W4A4 tinydet training -> eval -> QONNX export -> FINN build -> RTL
-simulation -> summary.
+simulation -> the val split on the accelerator (qdet run on the C simulation) -> summary.
 
 Every argument is checked before the first image is rendered. A second run in the same folder reuses the data,
 resumes the training run (a finished one trains no further) and rebuilds; third-party messages go to
@@ -135,7 +135,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, str |
         console.print(Text(text), soft_wrap=True)
 
     with open(paths.log, "a") as log:
-        stage("1/6 synthetic data")
+        stage("1/7 synthetic data")
         if all(detect_layout(paths.data, split) for split in ("train", "val")):
             line(f"reusing {paths.data}")
         else:
@@ -144,18 +144,18 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, str |
                                        overwrite=True, workers=2)
             line(f"{s.num_train} train / {s.num_val} val images, {s.num_objects} objects in {paths.data}")
         train_cfg = _train_config(cfg, paths)
-        stage(f"2/6 training tinydet {cfg.bits} for {cfg.epochs} epochs" + (" (resumed)" if train_cfg.resume else ""))
+        stage(f"2/7 training tinydet {cfg.bits} for {cfg.epochs} epochs" + (" (resumed)" if train_cfg.resume else ""))
         with chatter_to(log, streams=False):  # the progress lines go to the console
             result = train(train_cfg)
-        stage("3/6 evaluation")
+        stage("3/7 evaluation")
         with chatter_to(log):
             rep = evaluate_checkpoint(result.last, paths.data, "val", out=paths.run, device=cfg.device)
         console.print(rep.result.to_rich_table(title="per-class AP (val)"))
-        stage("4/6 QONNX export and check")
+        stage("4/7 QONNX export and check")
         with chatter_to(log):
             exp = export_checkpoint(result.last, paths.onnx, samples=4, seed=cfg.seed)
         line(f"{paths.onnx}: checked on {exp.samples} images, {exp.accumulator_mismatches} head accumulators differ")
-        stage(f"5/6 FINN build for {cfg.board} (max FPS in the board budget) and golden-model check")
+        stage(f"5/7 FINN build for {cfg.board} (max FPS in the board budget) and golden-model check")
         layout = BuildLayout(paths.build)
         flow = FlowConfig(out=paths.build, board=cfg.board, verify_images=cfg.verify_images, verify_data=paths.data,
                           checkpoint=result.last, seed=cfg.seed, overwrite=True)
@@ -163,6 +163,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, str |
         est = layout.read_estimates()
         verified = layout.read_optional(layout.verify_record) or {}
         sim_row = _simulate(layout, cfg, line, stage)
+        run_row = _run_accelerator(layout, paths, line, stage, log)
     model, _ = load_model(result.last)
     cost = model_complexity(model)
     seconds = time.perf_counter() - tick
@@ -188,6 +189,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, str |
         ("golden model", f"{verified.get('images', 0)} val images against {verified.get('reference', '-')}: "
                          f"{verified.get('mismatches', '-')} head accumulators differ"),
         ("RTL simulation", sim_row),
+        ("accelerator run", run_row),
         ("build", f"{paths.build} (summary {layout.summary})"),
         ("third-party messages", str(paths.log)),
     ]
@@ -198,12 +200,35 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, str |
             "fps": est["fps"]}
 
 
+def _run_accelerator(layout, paths: DemoPaths, line, stage, log) -> str:
+    """Stage 7: the val split through the accelerator's C simulation as a board (``qdet run --backend cpp-sim``):
+    host decode and mAP on its outputs, beside the torch model's."""
+    import shutil
+
+    from hls.cpp.csim import CXX
+    from qdet.run import RunConfig, run_build
+    from quant_models.chatter import chatter_to
+
+    stage("7/7 the val split on the accelerator (C simulation as a board), decoded on the host")
+    if shutil.which(CXX) is None:
+        line("no C++ compiler: the accelerator run is skipped (make setup installs g++)")
+        return "skipped: no C++ compiler"
+    with chatter_to(log):
+        r = run_build(layout, RunConfig(data=paths.data, platform="cpp-sim"))
+    text = (f"{r.images} val images: mAP@0.5 {r.map50:.3f} / mAP@0.5:0.95 {r.map50_95:.3f} on the accelerator's "
+            f"outputs (torch {r.torch_map50:.3f} / {r.torch_map50_95:.3f}), {r.int_mismatches} integers differ, "
+            f"detections identical: {r.detections_identical}; energy ~{r.energy['total_uj']:,.0f} uJ/frame "
+            f"(estimate) ({layout.run_file('report.md')})")
+    line(text)
+    return text
+
+
 def _simulate(layout, cfg: DemoConfig, line, stage) -> str:
     """Stage 6: generate the RTL and stream ``cfg.sim_images`` golden frames through it (Verilator + cocotb)."""
     from sim.network import SimConfig, simulate
     from sim.tools import available
 
-    stage(f"6/6 RTL generation and cocotb simulation of {cfg.sim_images} val images")
+    stage(f"6/7 RTL generation and cocotb simulation of {cfg.sim_images} val images")
     if cfg.sim_images == 0:
         return "skipped (sim_images = 0)"
     if not available("verilator"):

@@ -98,6 +98,32 @@ def default_checkpoint(layout: BuildLayout) -> Path | None:
     return Path(ckpt) if ckpt else None
 
 
+def check_inputs(layout: BuildLayout, cfg: RunConfig) -> None:
+    """What ``qdet run`` needs before it starts: the data folder, the checkpoint, a finished build."""
+    if not Path(cfg.data).is_dir():
+        raise RunError(f"--data {cfg.data} is not a folder: give a data set (COCO, YOLO or VOC layout)")
+    if cfg.checkpoint is not None and not Path(cfg.checkpoint).is_file():
+        raise RunError(f"--checkpoint {cfg.checkpoint} does not exist")
+    if not layout.io_spec.is_file() or layout.find_checkpoint("stream_links") is None:
+        raise RunError(f"{layout.root} is not a finished build (no io_spec.json or stream_links checkpoint): run "
+                       f"`qdet build MODEL --out {layout.root}` to the end first")
+
+
+def check_model(model, spec, ckpt: Path, layout: BuildLayout) -> None:
+    """RunError unless the torch model is the one the build was made from (input size, classes, heads, anchors)."""
+    from boards.runtime.host import anchor_sets
+
+    mc = spec.model_config
+    mine = {"input size": tuple(model.cfg.input_size), "classes": model.cfg.num_classes,
+            "heads": len(model.cfg.anchor_sets), "anchors": [[list(a) for a in s] for s in model.cfg.anchor_sets]}
+    built = {"input size": tuple(mc.get("input_size", ())), "classes": mc.get("num_classes"),
+             "heads": len(spec.outputs), "anchors": [[list(a) for a in s] for s in anchor_sets(spec)]}
+    wrong = [k for k in mine if mine[k] != built[k]]
+    if wrong:
+        raise RunError(f"{ckpt} is not the model {layout.root} was built from: its {', '.join(wrong)} differ "
+                       f"({'; '.join(f'{k} {mine[k]} vs {built[k]}' for k in wrong)}); pass the build's --checkpoint")
+
+
 def _platform_options(layout: BuildLayout, platform: str, cfg: RunConfig) -> tuple[str, dict[str, Any], Path | None]:
     """(backend whose manifest describes the accelerator, the platform's options, bitstream)."""
     if platform == "cpp-sim":
@@ -110,13 +136,14 @@ def _platform_options(layout: BuildLayout, platform: str, cfg: RunConfig) -> tup
 
         ensure_rtl(layout)
         return "rtl", {"build": layout, "simulator": cfg.simulator}, None
+    # The driver spec records the SHA-256 of the bitstream Vivado wrote for this build; the platform refuses a
+    # --bitfile whose hash differs (a bitstream of another build).
     found = layout.bitstream()
-    bit = cfg.bitfile or (found[1] if found else None)
-    if bit is None:
+    if found is None:
         raise RunError(f"{layout.root} has no bitstream (vivado/out/qdet.bit or vitis/out/qdet.bit): run "
-                       f"`qdet bitstream {layout.root}` where Vivado is installed, or pass --bitfile")
-    backend = found[0] if found and cfg.bitfile is None else ("cpp" if layout.has_cpp() else "rtl")
-    return backend, {"bitfile": Path(bit), "timeout_s": cfg.timeout_s}, Path(bit)
+                       f"`qdet bitstream {layout.root}` where Vivado is installed")
+    backend, bit = found
+    return backend, {"bitfile": Path(cfg.bitfile or bit), "timeout_s": cfg.timeout_s}, bit
 
 
 def run_build(build: Path | BuildLayout, cfg: RunConfig,
@@ -137,6 +164,7 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
     layout = BuildLayout.of(build)
     layout.check_existing()
     platform = platform_name(cfg.platform)
+    check_inputs(layout, cfg)
     spec = IOSpec.load(layout.io_spec)
     ckpt = cfg.checkpoint or default_checkpoint(layout)
     if ckpt is None:
@@ -144,6 +172,7 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
                        "CKPT (the torch model whose detections the accelerator's must equal)")
     model, _ = load_model(Path(ckpt))
     model.eval()
+    check_model(model, spec, Path(ckpt), layout)
     ds = load_dataset(Path(cfg.data), cfg.split)
     if cfg.images is not None:
         from dataclasses import replace
@@ -181,7 +210,12 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
             powers += [run.power_w] if run.power_w is not None else []
             if progress:
                 progress(min(n, start + cfg.batch_size), n)
-        throughput = acc.throughput_test() if platform != "rtl-sim" else {}
+        throughput, board_latency = {}, None
+        if platform in ("pynq", "xrt"):
+            throughput = acc.throughput_test()  # FINN's figures for one batch of random frames
+            acc.batch_size = 1
+            acc.execute(frames[:1])  # one frame alone: DMA in to DMA out is its latency
+            board_latency = acc.last_run.wall_s * 1e3
     hw_ints = [np.concatenate(p) for p in hw]
 
     # The torch model on the same images: its integer accumulators, its head maps as qdet eval decodes them, its
@@ -198,8 +232,10 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
     problems = []
     int_mismatches = 0
     for i, (got, want) in enumerate(zip(hw_ints, (np.concatenate(t) for t in torch_ints))):
-        bad = np.nonzero((got.reshape(n, -1) != want.reshape(n, -1)).any(axis=1))[0]
-        int_mismatches += int((got.reshape(want.shape) != want).sum()) if got.size == want.size else got.size
+        if got.shape != want.shape:  # check_model makes this a bug, not a user's mistake
+            raise RunError(f"output {i}: the accelerator gives {got.shape}, the torch model {want.shape}")
+        bad = np.nonzero((got != want).reshape(n, -1).any(axis=1))[0]
+        int_mismatches += int((got != want).sum())
         if len(bad):
             problems.append(f"output {i} ({driver.outputs[i].name}): the accelerator's integers differ from the torch "
                             f"model's in {len(bad)} of {n} frames, first frame {int(bad[0])} "
@@ -222,18 +258,25 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
     clock = driver.clock_mhz
     fps, kind, latency_ms, sim_fps = None, "", None, None
     if platform == "rtl-sim":
-        interval = float(np.median(intervals)) if intervals else float(cycles[0])
-        fps, kind = clock * 1e6 / interval, f"cycle-accurate (RTL simulation, {interval:,.0f} cycles/frame at {clock:g} MHz)"
         latency_ms = float(latencies[0]) / (clock * 1e3) if latencies else None
         sim_fps = n / sum(walls)
+        if intervals:
+            interval = float(np.median(intervals))
+            fps = clock * 1e6 / interval
+            kind = f"cycle-accurate (RTL simulation, {interval:,.0f} cycles/frame at {clock:g} MHz)"
+        else:  # one frame per batch: a latency, no interval between frames
+            kind = "none: every batch held one frame (run 2 or more per batch for the cycle-accurate interval)"
     elif platform == "cpp-sim":
         sim_fps, kind = n / sum(walls), "none: a C simulation has no clock (see the estimate)"
     else:
         fps, kind = n / sum(walls), "wall-clock on the board (DMA in to DMA out, batches of "f"{cfg.batch_size})"
-        latency_ms = throughput.get("runtime[ms]") / max(1, throughput.get("batch_size", 1)) if throughput else None
+        latency_ms = board_latency
     from flows.energy import estimate_build_energy
 
-    energy = estimate_build_energy(layout, fps or float(est.get("fps") or 0.0), cfg.static_power_w)
+    energy_fps = fps or est.get("fps")
+    if not energy_fps:
+        raise RunError(f"{layout.estimates} has no FPS estimate: rerun `qdet build` from its report step")
+    energy = estimate_build_energy(layout, float(energy_fps), cfg.static_power_w)
     measured = float(np.mean(powers)) * sum(walls) / n * 1e6 if powers else None
     report = RunReport(
         build=str(layout.root), platform=platform, backend=backend, images=n, resized=resized, checkpoint=str(ckpt),

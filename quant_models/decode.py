@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from boards.runtime.decode import DecodeConfig  # one set of thresholds for the torch and the host decode
 from quant_models.nms import batched_nms
 
 
@@ -61,16 +62,6 @@ def decode_boxes(raw: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     rows = torch.arange(h, device=raw.device, dtype=raw.dtype).view(1, 1, h, 1)
     cols = torch.arange(w, device=raw.device, dtype=raw.dtype).view(1, 1, 1, w)
     return boxes_from_terms(raw, cols, rows, (h, w), anchors.to(raw).view(1, -1, 1, 1, 2))
-
-
-@dataclass(frozen=True)
-class DecodeConfig:
-    """Post-processing thresholds. Evaluation keeps low-score boxes (mAP needs the whole ranking)."""
-
-    score_threshold: float = 0.001
-    iou_threshold: float = 0.6
-    max_detections: int = 100
-    pre_nms_top_k: int = 1000
 
 
 Anchors = tuple[tuple[float, float], ...]

@@ -42,7 +42,7 @@ def integer_heads(model: Model, outputs: tuple[torch.Tensor, ...]) -> tuple[torc
     blocking, border cells): two cells with the same integers can differ by an ulp and swap places in the ranking.
     Computed from the integers, equal accumulators give equal scores on every device and on the board's host, so
     ``qdet eval`` and ``qdet run`` (on the accelerator's integers) rank, keep and score the same detections."""
-    if not hasattr(model, "head_scale_bias"):
+    if not getattr(model, "is_quantized", False):  # a float model has no integers: its float head is the head
         return outputs
     heads = []
     for i, out in enumerate(outputs):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .device import AcceleratorError, Device, RunStats, open_device
-from .spec import DriverSpec, StreamPort, datatype_bits
+from .spec import DriverSpec, datatype_bits
 from .stream import frame_lanes, pack_bytes, unpack_bytes
 
 
@@ -93,7 +93,8 @@ class Accelerator:
     def pack_input(self, ibuf_folded: np.ndarray, ind: int = 0) -> np.ndarray:
         """Folded -> packed bytes (N, ..., beat bytes): what the input DMA moves."""
         port = self.spec.inputs[ind]
-        return _pack(port, np.asarray(ibuf_folded)).reshape(port.packed(len(ibuf_folded)))
+        lanes = frame_lanes(np.asarray(ibuf_folded).astype(np.int64), port.elems)
+        return pack_bytes(lanes, port.bits, port.width).reshape(port.packed(len(ibuf_folded)))
 
     def unpack_output(self, obuf_packed: np.ndarray, ind: int = 0) -> np.ndarray:
         """Packed bytes -> folded integers (int64)."""
@@ -198,10 +199,6 @@ class Accelerator:
         if x.size and (x.min() < lo or x.max() > hi or not np.all(np.equal(np.mod(x, 1), 0))):
             raise AcceleratorError(f"input {port.name} carries {port.datatype} integers in [{lo}, {hi}]; got values "
                                    f"in [{x.min()}, {x.max()}]: quantize on the host first (io_spec's input ops)")
-
-
-def _pack(port: StreamPort, folded: np.ndarray) -> np.ndarray:
-    return pack_bytes(frame_lanes(np.asarray(folded).astype(np.int64), port.elems), port.bits, port.width)
 
 
 def _datatype_range(name: str) -> tuple[int, int]:

@@ -39,7 +39,7 @@ def _options(platform: str, here: Path, args: argparse.Namespace) -> dict:
                            f"{platform}`); a deploy folder runs csim, pynq or xrt")
 
 
-def _coco_map(annotations: Path, names: list[str], dets: dict, size: tuple[int, int]) -> str:
+def _coco_map(annotations: Path, names: list[str], dets: dict, size: tuple[int, int], classes: int) -> str:
     """mAP of ``dets`` against COCO ``annotations`` with faster-coco-eval (a message when it is not installed)."""
     try:
         from faster_coco_eval import COCO, COCOeval_faster
@@ -58,6 +58,9 @@ def _coco_map(annotations: Path, names: list[str], dets: dict, size: tuple[int, 
             continue
         sx, sy = img["width"] / size[1], img["height"] / size[0]  # model pixels -> annotation pixels
         cats = sorted(c["id"] for c in gt.dataset["categories"])
+        if len(cats) != classes:
+            return (f"mAP: {annotations} has {len(cats)} categories, the model {classes}: not the same classes, "
+                    "not scored")
         d = dets[name]
         for (x1, y1, x2, y2), s, label in zip(d["boxes"], d["scores"], d["labels"]):
             results.append({"image_id": img["id"], "category_id": cats[label], "score": s,
@@ -92,33 +95,48 @@ def main(argv: list[str] | None = None, here: Path | None = None) -> int:
         return 2
 
 
+def _load_io_spec(path: Path) -> IOSpec:
+    try:
+        return IOSpec.load(path)
+    except FileNotFoundError:
+        raise SpecError(f"{path} does not exist: a deploy folder has it next to run.py (`qdet deploy BUILD`)") \
+            from None
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise SpecError(f"{path} is not a qdet io_spec ({exc}): write the folder again with `qdet deploy`") from None
+
+
 def _run(here: Path, args: argparse.Namespace) -> int:
+    if tuple(int(v) for v in np.__version__.split(".")[:2]) < (1, 17):
+        raise AcceleratorError(f"numpy {np.__version__} is too old: the driver needs numpy >= 1.17 (bit packing)")
     platform = platform_name(args.platform)
+    if args.batch_size < 1:
+        raise AcceleratorError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.annotations and not Path(args.annotations).is_file():
+        raise ImageError(f"--annotations {args.annotations} does not exist (a COCO instances JSON of the images)")
     spec = DriverSpec.load(here / "driver.json")
-    io = IOSpec.load(here / "io_spec.json")
+    io = _load_io_spec(here / "io_spec.json")
     size = input_size(io)
     paths = list_images(Path(args.images))
-    images = []
-    for path in paths:
-        image, warning = load_image(path, size, channels=io.input.shape[-1])
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr)
-        images.append(image)
-    frames = preprocess(np.stack(images), io)
-    outs: list[list[np.ndarray]] = [[] for _ in spec.outputs]
-    wall = 0.0
+    dets, wall, done = [], 0.0, 0
+    # One batch of images in memory at a time: a board has little (a PYNQ-Z2 512 MB).
     with open_accelerator(platform, spec, batch_size=args.batch_size, **_options(platform, here, args)) as acc:
-        for start in range(0, len(frames), args.batch_size):
-            got = acc.execute(frames[start:start + args.batch_size])
-            for p, o in enumerate(got if isinstance(got, list) else [got]):
-                outs[p].append(o)
+        for start in range(0, len(paths), args.batch_size):
+            images = []
+            for path in paths[start:start + args.batch_size]:
+                image, warning = load_image(path, size, channels=io.input.shape[-1])
+                if warning:
+                    print(f"warning: {warning}", file=sys.stderr)
+                images.append(image)
+            frames = preprocess(np.stack(images), io)
+            got = acc.execute(frames)
+            dets += postprocess(got if isinstance(got, list) else [got], io)
             wall += acc.last_run.wall_s
-            print(f"{min(len(frames), start + args.batch_size)}/{len(frames)} images", file=sys.stderr)
+            done += len(frames)
+            print(f"{done}/{len(paths)} images", file=sys.stderr)
         acc.batch_size = 1
         t0 = time.perf_counter()
         acc.execute(frames[:1])
         latency = time.perf_counter() - t0
-    dets = postprocess([np.concatenate(o) for o in outs], io)
     names = [p.name for p in paths]
     result = detections_json(names, dets)
     Path(args.out).write_text(json.dumps(result, sort_keys=True) + "\n")
@@ -128,8 +146,8 @@ def _run(here: Path, args: argparse.Namespace) -> int:
             best = ", ".join(f"{labels[int(l)]} {s:.2f}" for s, l in zip(d.scores[:3], d.labels[:3]))
             print(f"{name}: {len(d.scores)} detections{': ' + best if best else ''}")
     what = "simulated, not hardware speed" if platform == "cpp-sim" else "DMA in to DMA out"
-    print(f"{len(frames)} images on {platform}: {len(frames) / wall:,.1f} images/s ({what}); "
+    print(f"{done} images on {platform}: {done / wall:,.1f} images/s ({what}); "
           f"latency {latency * 1e3:.2f} ms per frame; detections in {args.out}")
     if args.annotations:
-        print(_coco_map(Path(args.annotations), names, result, size))
+        print(_coco_map(Path(args.annotations), names, result, size, len(labels)))
     return 0

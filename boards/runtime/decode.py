@@ -11,9 +11,8 @@ class) above ``score_threshold`` a candidate, the best ``pre_nms_top_k`` of them
 goes when a kept, higher-ranked box of its class overlaps it with IoU > ``iou_threshold``; equal scores rank the
 lower index first), the best ``max_detections`` survivors kept.
 
-All arithmetic is float32 like torch's. The one intended difference: torch's ``topk`` leaves the order of equal
-scores unspecified, here the ``pre_nms_top_k`` cut is a stable sort (equal scores: lower candidate index first),
-so the result is deterministic. Otherwise results agree with torch's up to float32 ``exp`` rounding (an ulp).
+All arithmetic is float32 like torch's, and the ``pre_nms_top_k`` cut is a stable sort in both (equal scores: lower
+candidate index first). Results agree with torch's up to float32 ``exp`` rounding (an ulp).
 """
 
 from __future__ import annotations
@@ -29,7 +28,8 @@ __all__ = ["DecodeConfig", "Detections", "batched_nms", "box_iou", "decode", "de
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    """Post-processing thresholds (the defaults of ``quant_models.decode.DecodeConfig``)."""
+    """Post-processing thresholds, the host's and the torch decode's (``quant_models.decode`` uses this class).
+    Evaluation keeps low-score boxes (mAP needs the whole ranking)."""
 
     score_threshold: float = 0.001
     iou_threshold: float = 0.6

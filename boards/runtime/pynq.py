@@ -67,9 +67,9 @@ class _Channel:
 
     def timeout_message(self, frames: int, timeout_s: float) -> str:
         size = f"{self.port.frame_bytes} bytes per frame x {frames} frames"
-        what = (f"output DMA {self.label} (port {self.port.name}) did not complete within {timeout_s} s, frame "
+        what = (f"output DMA {self.label} (port {self.port.name}) moved nothing for {timeout_s} s, frame "
                 f"{self.armed} of {frames}: the accelerator produced fewer bytes than {size} or stalled" if self.output
-                else f"input DMA {self.label} (port {self.port.name}) did not complete within {timeout_s} s: the "
+                else f"input DMA {self.label} (port {self.port.name}) moved nothing for {timeout_s} s: the "
                 f"accelerator did not accept all input ({size}): it stalled, or takes smaller frames")
         return (f"the {what}; check the bitstream matches driver.json (the same build) and that the same frames run "
                 "in --platform csim; open the platform again (it reprograms the board) before the next batch")
@@ -78,7 +78,8 @@ class _Channel:
 class PynqDevice:
     """:class:`~.device.Device` over a pynq Overlay of ``bitfile`` (its ``.hwh`` next to it).
 
-    ``timeout_s`` bounds every transfer; ``download=False`` uses the bitstream already on the PL; ``power=False``
+    ``timeout_s`` bounds the time without progress (no frame moved on any channel), so a large batch is not a
+    timeout as long as frames keep coming; ``download=False`` uses the bitstream already on the PL; ``power=False``
     skips the rail readings. ``fclk_mhz`` is the PL clock 0 (set to the build's clock where pynq can set it).
     """
 
@@ -86,6 +87,15 @@ class PynqDevice:
 
     def __init__(self, spec: Any, bitfile: Path | str, *, timeout_s: float = 10.0, download: bool = True,
                  power: bool = True, **_options: Any):
+        # The files first (a bitstream of another build is the more basic mistake, and is seen without pynq).
+        self.spec = spec
+        self.timeout_s = float(timeout_s)
+        self.bitfile = check_bitstream(bitfile, spec, "bitstream")
+        hwh = self.bitfile.with_suffix(".hwh")
+        if not hwh.is_file():
+            raise PlatformUnavailable(f"{hwh} does not exist: pynq reads the block design (its DMAs, clocks) from the "
+                                      "hardware handoff next to the bitstream, with the same base name; copy the "
+                                      f"build's {hwh.name} with {self.bitfile.name}")
         try:
             import pynq
         except ImportError as exc:
@@ -95,14 +105,6 @@ class PynqDevice:
             raise PlatformUnavailable(f"the pynq imported from {getattr(pynq, '__file__', '?')} is not PYNQ: run from "
                                       "the deploy folder, not from inside its runtime package")
         self.pynq = pynq
-        self.spec = spec
-        self.timeout_s = float(timeout_s)
-        self.bitfile = check_bitstream(bitfile, spec, "bitstream")
-        hwh = self.bitfile.with_suffix(".hwh")
-        if not hwh.is_file():
-            raise PlatformUnavailable(f"{hwh} does not exist: pynq reads the block design (its DMAs, clocks) from the "
-                                      "hardware handoff next to the bitstream, with the same base name; copy the "
-                                      f"build's {hwh.name} with {self.bitfile.name}")
         try:
             self.overlay = pynq.Overlay(str(self.bitfile), download=download)
         except Exception as exc:  # pynq.Device.active_device: "No devices found" off a board, or an unreadable .hwh
@@ -220,9 +222,9 @@ class PynqDevice:
 
     def _run(self, channels: list[_Channel], frames: int, start: float, samples: list[float]) -> None:
         """Poll until every channel has moved all its buffers, re-arming each output for its next frame;
-        DmaTimeout at the deadline, AcceleratorError on a DMA error or a short frame."""
+        DmaTimeout after ``timeout_s`` without progress, AcceleratorError on a DMA error or a short frame."""
         pending = list(channels)
-        deadline, progress, next_sample = start + self.timeout_s, start, start + POWER_PERIOD_S
+        progress, next_sample = start, start + POWER_PERIOD_S
         while pending:
             for ch in list(pending):
                 if getattr(ch.channel, "error", False):
@@ -239,7 +241,7 @@ class PynqDevice:
                 else:
                     pending.remove(ch)
             now = time.perf_counter()
-            if pending and now > deadline:
+            if pending and now > progress + self.timeout_s:  # no frame moved for timeout_s
                 # An input not taken in explains outputs not coming out, so it is named first; the rest are listed.
                 first = next((c for c in pending if not c.output), pending[0])
                 rest = [c.label + (f" at frame {c.armed}" if c.output else "") for c in pending if c is not first]

@@ -331,7 +331,7 @@ def step_verify(model, cfg: FlowConfig):
             outputs[i].append(g)
     layout.golden_dir.mkdir(exist_ok=True)
     report = VerifyReport(len(images), source, ref.name, mismatches, max_diff, bad_images,
-                          str(cfg.checkpoint) if cfg.checkpoint is not None else None)
+                          str(Path(cfg.checkpoint).resolve()) if cfg.checkpoint is not None else None)
     layout.verify_record.write_text(json.dumps(asdict(report), indent=2) + "\n")
     if first_bad is not None:
         k, bad, size, where = first_bad

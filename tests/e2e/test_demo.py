@@ -49,3 +49,9 @@ def test_demo_runs_end_to_end(tmp_path):
     # The simulator's compile output went to its log, not to the console.
     assert build.sim_log.stat().st_size > 0 and "verilator" in build.sim_log.read_text().lower()
     assert "%Warning" not in text and "g++" not in text
+    # Stage 7: the val split on the accelerator's C simulation, decoded on the host: qdet eval's mAP, exactly.
+    acc = json.loads(build.run_file("report.json").read_text())
+    evaluated = json.loads(run.eval_report.read_text())["result"]
+    assert acc["images"] == 12 and acc["int_mismatches"] == 0 and acc["detections_identical"], acc["problems"]
+    assert (acc["map50"], acc["map50_95"]) == (evaluated["map50"], evaluated["map50_95"])
+    assert "accelerator run" in text

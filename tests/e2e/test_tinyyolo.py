@@ -1,7 +1,8 @@
 """tinyyolo W4A4 end to end at a small width: train, export, build for pynq-z2 and ultra96-v2 (residual adds,
 forks, an upsample + concat neck, two heads), verify against the Brevitas checkpoint on both outputs, simulate
 bit-exact on both output ports under random backpressure (8 frames), and at the estimated rate without it; on
-pynq-z2 also C-simulate the HLS C++ bit-exact on 16 frames."""
+pynq-z2 also C-simulate the HLS C++ bit-exact on 16 frames and `qdet run` the val split on it (qdet eval's
+detections and mAP)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import json
 
 import pytest
 
-from tests.e2e.zoo_builds import C_FRAMES, build_verified, c_simulate, simulate_both_ways, train_and_export
+from tests.e2e.zoo_builds import (C_FRAMES, build_verified, c_simulate, run_matches_eval, simulate_both_ways,
+                                  train_and_export)
 from tests.tools import require_simulator
 
 pytestmark = pytest.mark.slow
@@ -48,3 +50,6 @@ def test_tinyyolo_builds_verifies_and_simulates_bit_exact_on_both_heads(capsys, 
     assert {"m_axis", "m1_axis"} <= set(layout.read_manifest()["ports"])  # one output port per head
     if board == "pynq-z2":
         c_simulate(capsys, layout)
+        # Both heads through the C simulation as a board, decoded on the host: qdet eval's detections and mAP.
+        report = run_matches_eval(capsys, layout, synth_data, checkpoint, root / "eval")
+        assert report["detections"] > 0 and report["images"] == 16

@@ -64,3 +64,18 @@ def c_simulate(capsys, layout, frames: int = C_FRAMES) -> dict:
     result = json.loads(layout.csim_result.read_text())
     assert result["status"] == "done" and result["frames"] == frames and result["mismatches"] == 0, result["message"]
     return result
+
+
+def run_matches_eval(capsys, layout, synth_data: Path, checkpoint: Path, out: Path) -> dict:
+    """``qdet run --backend cpp-sim`` over the val split: no integer differs from the torch model's, the detections
+    are the torch model's, and mAP@0.5 / mAP@0.5:0.95 are those of ``qdet eval`` of the checkpoint on the same
+    images (an independent path: the torch model and its torch decode); returns the report."""
+    from quant_models.evaluate import evaluate_checkpoint
+
+    ran = run_qdet(capsys, "run", layout.root, "--data", synth_data, "--backend", "cpp-sim")
+    assert ran.code == 0, ran.text
+    report = json.loads(layout.run_file("report.json").read_text())
+    assert report["int_mismatches"] == 0 and report["detections_identical"] and report["problems"] == []
+    ev = evaluate_checkpoint(checkpoint, synth_data, "val", out=out)
+    assert (report["map50"], report["map50_95"]) == (ev.result.map50, ev.result.map50_95)
+    return report

@@ -61,6 +61,10 @@ def test_packing_forms_agree():
         assert [unpack(w, elems, bits, signed) for w in ints] == lanes.tolist()
 
 
+# FINN's driver method names, kept by the accelerator API; they call boards/runtime/stream.py.
+FINN_NAMES = {("boards/runtime/accelerator.py", "pack_input"), ("boards/runtime/accelerator.py", "unpack_output")}
+
+
 def test_beat_packing_is_defined_in_one_module_only():
     """Nothing outside boards/runtime/stream.py defines a pack/unpack function or shifts elements into beats by index."""
     defs = re.compile(r"^\s*def (_?(un)?pack(_\w+)?)\(", re.M)
@@ -71,6 +75,7 @@ def test_beat_packing_is_defined_in_one_module_only():
         if rel.startswith((".venv", "build/")) or rel == "boards/runtime/stream.py":
             continue
         text = path.read_text(errors="replace")
-        found += [f"{rel}: def {m.group(1)}" for m in defs.finditer(text)]
-        found += [f"{rel}: {m.group(0)}" for m in idiom.finditer(text)]
+        found += [f"{rel}: def {m.group(1)}" for m in defs.finditer(text) if (rel, m.group(1)) not in FINN_NAMES]
+        if rel != "tests/boards/runtime/test_stream_finn.py":  # packs by hand: the independent reference
+            found += [f"{rel}: {m.group(0)}" for m in idiom.finditer(text)]
     assert not found, found

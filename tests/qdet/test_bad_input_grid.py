@@ -166,6 +166,21 @@ CASES = [
     ("bitstream-backend", ["bitstream", "{ws}/started", "--backend", "verilog"], "verilog"),
     ("bitstream-cpp-no-links", ["bitstream", "{ws}/truncated", "--backend", "cpp"], "stream_links"),
     ("bitstream-cosim-rtl", ["bitstream", "{ws}/started", "--cosim"], "--cosim"),
+    # run
+    ("run-missing", ["run", "{ws}/nowhere", "--data", "{ws}/data"], "nowhere"),
+    ("run-file", ["run", "{ws}/afile", "--data", "{ws}/data"], "afile"),
+    ("run-backend", ["run", "{ws}/started", "--data", "{ws}/data", "--backend", "fpga"], "fpga"),
+    ("run-images", ["run", "{ws}/started", "--data", "{ws}/data", "--images", "0"], "--images"),
+    ("run-batch-size", ["run", "{ws}/started", "--data", "{ws}/data", "--batch-size", "0"], "--batch-size"),
+    ("run-data-missing", ["run", "{ws}/started", "--data", "{ws}/nowhere"], "nowhere"),
+    ("run-checkpoint-missing", ["run", "{ws}/started", "--data", "{ws}/data", "--checkpoint", "{ws}/c.pt"], "c.pt"),
+    ("run-unfinished-build", ["run", "{ws}/started", "--data", "{ws}/data"], "qdet build"),
+    ("run-no-data-option", ["run", "{ws}/started"], "--data"),
+    # deploy
+    ("deploy-missing", ["deploy", "{ws}/nowhere", "--out", "{ws}/dep"], "nowhere"),
+    ("deploy-out-file", ["deploy", "{ws}/started", "--out", "{ws}/afile"], "afile"),
+    ("deploy-out-not-ours", ["deploy", "{ws}/started", "--out", "{ws}/data"], "not a deploy folder"),
+    ("deploy-no-links", ["deploy", "{ws}/truncated", "--out", "{ws}/dep"], "stream_links"),
     # boards
     ("boards-unknown-option", ["boards", "--bogus"], "--bogus"),
 ]

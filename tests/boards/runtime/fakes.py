@@ -285,3 +285,26 @@ class FakeXrt:
         for name, (_, run) in self.pending.items():
             run.done = name not in self.stall
         self.pending = {}
+
+
+def isolated_script(module: str, body: str) -> str:
+    """A ``python -I -c`` script that imports ``boards/runtime/<module>.py`` as ``qdet_runtime.<module>`` (as on a
+    board; the runtime folder is argv[1]) where torch and PIL cannot be imported, binds it to ``mod``, runs ``body``
+    and can print ``leaked``: the project packages (or torch/PIL) that got imported."""
+    return f"""
+import importlib.machinery, importlib.util, sys
+sys.modules["torch"] = None
+sys.modules["PIL"] = None
+pkg = importlib.util.module_from_spec(importlib.machinery.ModuleSpec("qdet_runtime", None, is_package=True))
+pkg.__path__ = [sys.argv[1]]
+sys.modules["qdet_runtime"] = pkg
+spec = importlib.util.spec_from_file_location("qdet_runtime.{module}", sys.argv[1] + "/{module}.py")
+mod = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = mod
+spec.loader.exec_module(mod)
+{body}
+"""
+
+
+LEAKED = """leaked = sorted({m.split(".")[0] for m, v in sys.modules.items() if v is not None}
+                & {"torch", "PIL", "quant_models", "qdet", "boards", "hls", "flows", "sim"})"""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.boards.runtime.fakes import LEAKED, isolated_script
 import torch
 
 from boards.runtime import decode as rt
@@ -209,23 +211,12 @@ def test_to_dict_is_json() -> None:
 
 
 # Imports decode.py as qdet_runtime.decode (as on a board) in a Python where torch and PIL cannot be imported.
-_ISOLATED = """
-import importlib.machinery, importlib.util, sys
-sys.modules["torch"] = None
-sys.modules["PIL"] = None
-pkg = importlib.util.module_from_spec(importlib.machinery.ModuleSpec("qdet_runtime", None, is_package=True))
-pkg.__path__ = [sys.argv[1]]
-sys.modules["qdet_runtime"] = pkg
-spec = importlib.util.spec_from_file_location("qdet_runtime.decode", sys.argv[1] + "/decode.py")
-mod = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = mod
-spec.loader.exec_module(mod)
+_ISOLATED = isolated_script("decode", f"""
 import numpy as np
 dets = mod.decode_heads([np.zeros((1, 6, 2, 2), np.float32)], [[(0.5, 0.5)]], 1, (64, 64))
-leaked = sorted({m.split(".")[0] for m, v in sys.modules.items() if v is not None}
-                & {"torch", "PIL", "quant_models", "qdet", "boards", "hls", "flows", "sim"})
+{LEAKED}
 print(len(dets[0]), dets[0].boxes[0].tolist(), leaked)
-"""
+""")
 
 
 def test_imports_only_stdlib_and_numpy(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.boards.runtime.fakes import LEAKED, isolated_script
 from PIL import Image
 
 from boards.runtime import images as rt
@@ -276,22 +278,11 @@ def test_list_images_errors(tmp_path: Path) -> None:
     assert issubclass(rt.ImageError, ValueError)
 
 
-_ISOLATED = """
-import importlib.machinery, importlib.util, sys
-sys.modules["torch"] = None
-sys.modules["PIL"] = None
-pkg = importlib.util.module_from_spec(importlib.machinery.ModuleSpec("qdet_runtime", None, is_package=True))
-pkg.__path__ = [sys.argv[1]]
-sys.modules["qdet_runtime"] = pkg
-spec = importlib.util.spec_from_file_location("qdet_runtime.images", sys.argv[1] + "/images.py")
-mod = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = mod
-spec.loader.exec_module(mod)
+_ISOLATED = isolated_script("images", f"""
 arr, note = mod.load_image(mod.list_images(sys.argv[2])[0], (9, 11))
-leaked = sorted({m.split(".")[0] for m, v in sys.modules.items() if v is not None}
-                & {"torch", "PIL", "quant_models", "qdet", "boards", "hls", "flows", "sim"})
+{LEAKED}
 print(arr.shape, arr.astype("int64").sum(), note, leaked)
-"""
+""")
 
 
 def test_imports_only_stdlib_and_numpy(tmp_path: Path) -> None:
