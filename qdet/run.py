@@ -196,7 +196,7 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
     driver.save(layout.run_file("driver.json"))
     n = len(frames)
     hw: list[list[np.ndarray]] = [[] for _ in spec.outputs]
-    walls, cycles, intervals, latencies, powers = [], [], [], [], []
+    walls, intervals, latencies, powers = [], [], [], []
     with open_accelerator(platform, driver, batch_size=cfg.batch_size, **options) as acc:
         for start in range(0, n, cfg.batch_size):
             outs = acc.execute(frames[start:start + cfg.batch_size])
@@ -204,7 +204,6 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
                 hw[p].append(o)
             run = acc.last_run
             walls.append(run.wall_s)
-            cycles += [run.cycles] if run.cycles else []
             intervals += [run.interval_cycles] if run.interval_cycles else []
             latencies += [run.latency_cycles] if run.latency_cycles else []
             powers += [run.power_w] if run.power_w is not None else []
@@ -269,7 +268,7 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
     elif platform == "cpp-sim":
         sim_fps, kind = n / sum(walls), "none: a C simulation has no clock (see the estimate)"
     else:
-        fps, kind = n / sum(walls), "wall-clock on the board (DMA in to DMA out, batches of "f"{cfg.batch_size})"
+        fps, kind = n / sum(walls), f"wall-clock on the board (DMA in to DMA out, batches of {cfg.batch_size})"
         latency_ms = board_latency
     from flows.energy import estimate_build_energy
 
