@@ -73,6 +73,7 @@ class XrtDevice:
                        for k, p in enumerate(spec.outputs)]
         self._frames = 0
         self._bos: list[Any] = []
+        self._stuck = ""  # the kernel of a run that failed: it may still write into its buffer
 
     def _kernel(self, name: str, port: Any) -> Any:
         mode = getattr(self.pyxrt.kernel, "shared", None)
@@ -101,6 +102,9 @@ class XrtDevice:
         self._frames = frames
 
     def transfer(self, frames: int, inp: np.ndarray, outs: Sequence[np.ndarray]) -> RunStats:
+        if self._stuck:
+            raise AcceleratorError(f"a previous transfer failed on {self._stuck}: its kernels may still be running "
+                                   "into their buffers; open the platform again (it reprograms the card)")
         self._allocate(frames)
         sync = self.pyxrt.xclBOSyncDirection
         ibo, obos = self._bos[0], self._bos[1:]
@@ -121,8 +125,10 @@ class XrtDevice:
             remaining_ms = max(1, int((deadline - time.perf_counter()) * 1e3))
             states.append((i, _state_name(run.wait(remaining_ms))))
         wall = time.perf_counter() - start
-        bad = [(i, s) for i, s in states if s != COMPLETED]
+        # An input not taken in explains outputs not coming out: it is named first (the input port is index 0).
+        bad = sorted(((i, s) for i, s in states if s != COMPLETED), key=lambda b: b[0] != 0)
         if bad:
+            self._stuck = self.ports[bad[0][0]][0]
             raise self._failure(bad, frames)
         for obo, (_, port, _, _), out in zip(obos, self.ports[1:], outs):
             nbytes = frames * port.frame_bytes

@@ -88,12 +88,14 @@ class FakeChannel:
     @property
     def idle(self) -> bool:
         self.polls += 1
-        return self.done and self.polls > 2
+        slow = self.output and time.perf_counter() - self.started_at < self.board.frame_delay_s
+        return self.done and self.polls > 2 and not slow
 
     def transfer(self, buffer: FakeBuffer) -> None:
         if self.buffer is not None and not self.done:
             raise RuntimeError("DMA channel not idle")
         self.buffer, self.done, self.polls = buffer, False, 0
+        self.started_at = time.perf_counter()
         self.board.calls.append(self.label)
         self.board.started(self)
 
@@ -110,9 +112,10 @@ class FakePynq:
     get_rails()'s dict (None: no get_rails at all)."""
 
     def __init__(self, spec: DriverSpec, *, overlay_error: Exception | None = None, missing: tuple[str, ...] = (),
-                 stall: tuple[str, ...] = (), short: dict[str, int] | None = None,
+                 stall: tuple[str, ...] = (), short: dict[str, int] | None = None, frame_delay_s: float = 0.0,
                  rails: dict[str, Any] | None = None):
         self.spec, self.stall, self.short = spec, set(stall), dict(short or {})
+        self.frame_delay_s = frame_delay_s  # each output frame takes this long after its receive is started
         self.calls: list[str] = []
         self.allocated: list[FakeBuffer] = []
         self.downloads: list[bool] = []

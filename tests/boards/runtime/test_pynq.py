@@ -124,6 +124,17 @@ def test_output_dma_timeout(monkeypatch: pytest.MonkeyPatch, bitfile: Path) -> N
     assert not any(b.freed for b in board.allocated)  # the stalled DMA may still write into them
 
 
+def test_a_slow_batch_that_keeps_moving_is_not_a_timeout(monkeypatch: pytest.MonkeyPatch, bitfile: Path) -> None:
+    """6 frames of 0.08 s each take longer than the 0.2 s timeout altogether, but a frame moves every 0.08 s: the
+    timeout bounds the time without progress, not the batch."""
+    spec = make_spec()
+    install(monkeypatch, FakePynq(spec, frame_delay_s=0.08))
+    with open_accelerator("pynq", spec, batch_size=6, bitfile=bitfile, timeout_s=0.2) as acc:
+        heads = acc.execute(frames(6))
+    for got, want in zip(heads, expected(frames(6))):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_input_dma_timeout(monkeypatch: pytest.MonkeyPatch, bitfile: Path) -> None:
     """A stalled input leaves the outputs empty too: the input is named, the outputs listed."""
     install(monkeypatch, FakePynq(make_spec(), stall=("dma.sendchannel",)))

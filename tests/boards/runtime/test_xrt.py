@@ -92,3 +92,14 @@ def test_output_kernel_timeout(monkeypatch: pytest.MonkeyPatch, xclbin: Path) ->
         acc.execute(frames(2))
     assert time.perf_counter() - start < 5.0  # a bound on a hang, not a performance figure
     assert "fewer bytes than 8 bytes per frame x 2 frames" in str(err.value)
+
+
+def test_a_stalled_input_is_named_first_and_the_card_refuses_until_reopened(monkeypatch: pytest.MonkeyPatch,
+                                                                          xclbin: Path) -> None:
+    install(monkeypatch, FakeXrt(make_spec(), stall=("idma0", "odma0", "odma1")))
+    acc = open_accelerator("xrt", make_spec(), bitfile=xclbin, timeout_s=0.1)
+    with pytest.raises(DmaTimeout, match=r"the input DMA kernel idma0 \(port s_axis\)") as err:
+        acc.execute(frames(1))
+    assert "(also not completed: odma0, odma1)" in str(err.value)
+    with pytest.raises(AcceleratorError, match="a previous transfer failed on idma0"):
+        acc.execute(frames(1))
