@@ -157,8 +157,7 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
     from boards.runtime.spec import DriverSpec
     from quant_models.checkpoint import load_model
     from quant_models.data import load_dataset, to_tensors
-    from quant_models.decode import as_outputs
-    from quant_models.evaluate import integer_heads, predict, targets_of
+    from quant_models.evaluate import integer_heads, predict_with_heads, targets_of
     from quant_models.metrics import detection_map
 
     layout = BuildLayout.of(build)
@@ -217,17 +216,16 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
             board_latency = acc.last_run.wall_s * 1e3
     hw_ints = [np.concatenate(p) for p in hw]
 
-    # The torch model on the same images: its integer accumulators, its head maps as qdet eval decodes them, its
-    # detections (quant_models.evaluate, qdet eval's own code).
+    # The torch model on the same images, one forward pass (qdet eval's own code, quant_models.evaluate): its
+    # detections, and from its raw heads the integer accumulators and the head maps qdet eval decodes.
+    torch_dets, raw_heads = predict_with_heads(model, tensors.images)
     torch_ints: list[list[np.ndarray]] = [[] for _ in spec.outputs]
     torch_heads: list[list[np.ndarray]] = [[] for _ in spec.outputs]
     with torch.no_grad():
-        for start in range(0, n, 64):
-            heads = as_outputs(model(torch.from_numpy(images[start:start + 64]).float()))
+        for heads in raw_heads:
             for i, (o, e) in enumerate(zip(heads, integer_heads(model, heads))):
                 torch_ints[i].append(np.transpose(model.head_accumulators(o, i).numpy(), (0, 2, 3, 1)))
                 torch_heads[i].append(e.numpy())
-    torch_dets = predict(model, tensors.images)
     problems = []
     int_mismatches = 0
     for i, (got, want) in enumerate(zip(hw_ints, (np.concatenate(t) for t in torch_ints))):

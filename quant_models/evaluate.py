@@ -22,16 +22,28 @@ from quant_models.run_layout import RunLayout
 def predict(model: Model, images: torch.Tensor, batch_size: int = 64, device: str = "cpu",
             decode_cfg: DecodeConfig = DecodeConfig()) -> list[Detections]:
     """Detections (in model-input pixels, on the CPU) for uint8 images (N, 3, H, W)."""
+    return predict_with_heads(model, images, batch_size, device, decode_cfg)[0]
+
+
+@torch.no_grad()
+def predict_with_heads(model: Model, images: torch.Tensor, batch_size: int = 64, device: str = "cpu",
+                       decode_cfg: DecodeConfig = DecodeConfig()
+                       ) -> tuple[list[Detections], list[tuple[torch.Tensor, ...]]]:
+    """:func:`predict`, and the model's raw head outputs of each batch (on the CPU), for callers that also look at
+    the heads (``qdet run`` compares their integer accumulators with the accelerator's)."""
     was_training = model.training
     model.eval()
     out: list[Detections] = []
+    raw: list[tuple[torch.Tensor, ...]] = []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device).float()
-        dets = decode_heads(integer_heads(model, as_outputs(model(batch))), model.cfg.anchor_sets,
-                            model.cfg.num_classes, model.cfg.input_size, decode_cfg)
+        heads = as_outputs(model(batch))
+        dets = decode_heads(integer_heads(model, heads), model.cfg.anchor_sets, model.cfg.num_classes,
+                            model.cfg.input_size, decode_cfg)
         out += [Detections(d.boxes.cpu(), d.scores.cpu(), d.labels.cpu()) for d in dets]
+        raw.append(tuple(h.cpu() for h in heads))
     model.train(was_training)
-    return out
+    return out, raw
 
 
 def integer_heads(model: Model, outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .device import AcceleratorError, DmaTimeout, PlatformUnavailable, RunStats
-from .spec import sha256_of
+from .spec import check_bitstream
 
 # Which rail stands for "board power", best first (a case-insensitive substring of the rail's name): a rail named as
 # a total, then the board's input rails (12 V on ZCU10x-class boards, 5 V on Ultra96/PYNQ-class ones), which see the
@@ -35,22 +35,6 @@ POWER_RAILS = ("power", "12V", "5V", "VCCINT", "INT")
 POWER_PERIOD_S = 0.05  # during a long transfer, one power sample per this many seconds
 POLL_SPIN_S = 0.01  # poll flat out while a channel completed within this long; else sleep POLL_SLEEP_S per poll
 POLL_SLEEP_S = 1e-4
-
-
-def check_bitstream(path: Path | str, spec: Any, what: str) -> Path:
-    """``path`` as a Path once it exists and, where ``spec.bitstream_sha256`` is set, is the build's own file."""
-    path = Path(path)
-    if not path.is_file():
-        raise PlatformUnavailable(f"the {what} {path} does not exist: a deploy folder carries it next to driver.json "
-                                  "(`qdet deploy BUILD`)")
-    want = getattr(spec, "bitstream_sha256", "")
-    if want:
-        got = sha256_of(path)
-        if got != want:
-            raise AcceleratorError(f"{path} does not match the build this driver was made for (sha256 {got}, "
-                                   f"driver.json says {want}): copy the bitstream of that build or run `qdet deploy` "
-                                   "again")
-    return path
 
 
 @dataclass

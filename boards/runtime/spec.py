@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .device import AcceleratorError, PlatformUnavailable
 from .io_spec import IOSpec
 
 DRIVER_SPEC = "driver.json"
@@ -159,3 +160,19 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def check_bitstream(path: Path | str, spec: Any, what: str) -> Path:
+    """``path`` as a Path once it exists and, where ``spec.bitstream_sha256`` is set, is the build's own file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PlatformUnavailable(f"the {what} {path} does not exist: a deploy folder carries it next to driver.json "
+                                  "(`qdet deploy BUILD`)")
+    want = getattr(spec, "bitstream_sha256", "")
+    if want:
+        got = sha256_of(path)
+        if got != want:
+            raise AcceleratorError(f"{path} does not match the build this driver was made for (sha256 {got}, "
+                                   f"driver.json says {want}): copy the bitstream of that build or run `qdet deploy` "
+                                   "again")
+    return path

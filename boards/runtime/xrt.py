@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .device import AcceleratorError, DmaTimeout, PlatformUnavailable, RunStats
-from .pynq import check_bitstream
+from .spec import check_bitstream
 
 IDMA_KERNEL = "idma{}"  # input port k (qdet has one: idma0)
 ODMA_KERNEL = "odma{}"  # output port k: odma0 drains m_axis, odma1 m1_axis, ...
