@@ -25,7 +25,7 @@ from brevitas.core.restrict_val import RestrictValueType
 from brevitas.quant.base import UintQuant
 from brevitas.quant.solver import ActQuantSolver
 from brevitas.quant.solver.common import ScalingPerOutputType
-from brevitas.quant import Uint8ActPerTensorFloatMaxInit
+from brevitas.quant import Int8ActPerTensorFloatMinMaxInit, Uint8ActPerTensorFloatMaxInit
 from brevitas.quant.binary import SignedBinaryWeightPerTensorConst
 
 MIN_BITS = 1
@@ -61,6 +61,10 @@ def _act_quant(bits: int) -> type:
     return type(f"A{bits}Unsigned", (Uint8ActPerTensorFloatMaxInit,), {"bit_width": bits, "__module__": __name__})
 
 
+def _signed_act_quant(bits: int) -> type:
+    return type(f"S{bits}Signed", (Int8ActPerTensorFloatMinMaxInit,), {"bit_width": bits, "__module__": __name__})
+
+
 # Named classes, so checkpoints, logs and exported graphs say what was used (W4PerChannel, A4Unsigned, ...).
 W2PerChannel = _weight_quant(2)
 W3PerChannel = _weight_quant(3)
@@ -77,6 +81,17 @@ A5Unsigned = _act_quant(5)
 A6Unsigned = _act_quant(6)
 A7Unsigned = _act_quant(7)
 A8Unsigned = _act_quant(8)
+
+
+# Signed activations between the linear factors of a low-rank layer (no ReLU there). A learned per-tensor scale,
+# initialised by the factorization from the factors' measured range, as the unsigned ones: no run-time statistics.
+S2Signed = _signed_act_quant(2)
+S3Signed = _signed_act_quant(3)
+S4Signed = _signed_act_quant(4)
+S5Signed = _signed_act_quant(5)
+S6Signed = _signed_act_quant(6)
+S7Signed = _signed_act_quant(7)
+S8Signed = _signed_act_quant(8)
 
 
 class Uint8Pixel(UintQuant, ActQuantSolver):
@@ -98,6 +113,9 @@ WEIGHT_QUANTIZERS: dict[int, type] = {
 ACT_QUANTIZERS: dict[int, type] = {
     1: A1Unsigned, 2: A2Unsigned, 3: A3Unsigned, 4: A4Unsigned,
     5: A5Unsigned, 6: A6Unsigned, 7: A7Unsigned, 8: A8Unsigned,
+}
+SIGNED_ACT_QUANTIZERS: dict[int, type] = {
+    2: S2Signed, 3: S3Signed, 4: S4Signed, 5: S5Signed, 6: S6Signed, 7: S7Signed, 8: S8Signed,
 }
 
 

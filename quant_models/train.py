@@ -116,8 +116,25 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def _compressed_init(cfg: TrainConfig, init: DetectorConfig) -> DetectorConfig:
+    """The student of a run whose ``--init`` is a pruned or factorized checkpoint: that very plan (channels,
+    factors, width, depth, input size), at this run's bits, so fine-tuning continues the compressed model."""
+    if init.arch != cfg.model:
+        raise TrainError(f"--init {cfg.init} is a compressed {init.arch}; give --model {init.arch} to fine-tune it")
+    try:
+        validate_bits(cfg.bits, init.arch, init.width, init.depth)
+        return init.with_(bits=cfg.bits)
+    except ValueError as exc:
+        raise TrainError(f"--init {cfg.init}: {exc}") from exc
+
+
 def _model_config(cfg: TrainConfig, train: DetectionTensors, base: DetectorConfig | None) -> DetectorConfig:
     names = train.class_names
+    if base is not None and base.compressed:
+        if base.num_classes != len(names):
+            raise TrainError(f"the init checkpoint predicts {base.num_classes} classes, the data set has "
+                             f"{len(names)}: use a checkpoint trained on the same classes")
+        return base.with_(class_names=names)
     if base is not None:  # teacher / float init fix the head layout (anchors, classes)
         outputs = default_config(cfg.model, 1).head_strides
         if base.head_strides != outputs:
@@ -212,8 +229,11 @@ def train(cfg: TrainConfig) -> TrainResult:
     for path in (cfg.teacher, cfg.init) if ckpt is None else ():  # a resumed run has its own model config
         if path is not None:
             base = DetectorConfig.from_dict(read_checkpoint(path)["model_config"])
+    if ckpt is None and cfg.init is not None and base is not None and base.compressed:
+        base = _compressed_init(cfg, base)  # a pruned / factorized init brings its own plan
     # A resumed run keeps its own input size; a new one takes --input-size or the architecture's.
-    size = tuple(ckpt["model_config"]["input_size"]) if ckpt is not None else _input_size(cfg)
+    size = (tuple(ckpt["model_config"]["input_size"]) if ckpt is not None
+            else base.input_size if base is not None and base.compressed else _input_size(cfg))
     data = Path(cfg.data)
     train_set, val_set = (to_tensors(load_dataset(data, split), size, cache_dir=data / ".cache")
                           for split in ("train", "val"))

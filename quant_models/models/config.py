@@ -62,6 +62,84 @@ def plan_stride(plan: list[ConvSpec] | tuple[ConvSpec, ...]) -> int:
 
 
 @dataclass(frozen=True)
+class Factor:
+    """A low-rank factorization of backbone layer ``layer`` (bit-spec index ``l<layer>``).
+
+    One rank: the kxk conv becomes kxk (in -> r, the layer's stride) then 1x1 (r -> out), a truncated SVD of its
+    weight matrix. Two ranks: Tucker-2, 1x1 (in -> r1), kxk (r1 -> r2, the layer's stride), 1x1 (r2 -> out). The
+    factors are linear: between them sits a *signed* activation quantizer of ``bits`` bits (None: the layer's own
+    activation bits), so every factor is a quantized conv the hardware maps to its own matrix-vector unit; BN
+    and the layer's activation follow the last factor, as they followed the original conv.
+    """
+
+    layer: int
+    ranks: tuple[int, ...]
+    bits: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.layer < 0:
+            raise ValueError(f"a factorized layer index must be >= 0, got {self.layer}")
+        if len(self.ranks) not in (1, 2) or any(r < 1 for r in self.ranks):
+            raise ValueError(f"layer l{self.layer}: ranks must be one rank (SVD pair) or two (Tucker-2), each "
+                             f">= 1, got {self.ranks}")
+        if self.bits is not None and not 2 <= self.bits <= 8:
+            raise ValueError(f"layer l{self.layer}: the factors' signed activations need 2..8 bits, got {self.bits}")
+
+    @property
+    def kind(self) -> str:
+        return "svd" if len(self.ranks) == 1 else "tucker2"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "ranks": list(self.ranks), "bits": self.bits}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Factor:
+        return cls(int(data["layer"]), tuple(int(r) for r in data["ranks"]), data.get("bits"))
+
+
+def check_factor(factor: Factor, conv: ConvSpec) -> None:
+    """Refuse a factorization ``conv`` cannot take: a grouped conv, or a rank above the full rank of its
+    unfolding (SVD: min(out, in * k * k); Tucker-2: r1 <= in and r2 <= out)."""
+    name = f"layer l{factor.layer} ({conv.in_ch}->{conv.out_ch}, {conv.kernel}x{conv.kernel})"
+    if conv.groups != 1:
+        raise ValueError(f"{name} is a grouped/depthwise conv: only full convs can be factorized")
+    if factor.kind == "svd":
+        full = min(conv.out_ch, conv.in_ch * conv.kernel ** 2)
+        if factor.ranks[0] > full:
+            raise ValueError(f"{name}: rank {factor.ranks[0]} is larger than the layer allows (its full rank is "
+                             f"{full} = min(out {conv.out_ch}, in x k x k {conv.in_ch * conv.kernel ** 2}))")
+    else:
+        r1, r2 = factor.ranks
+        if r1 > conv.in_ch or r2 > conv.out_ch:
+            raise ValueError(f"{name}: Tucker-2 ranks ({r1}, {r2}) are larger than the layer allows (at most "
+                             f"({conv.in_ch}, {conv.out_ch}): its input and output channels)")
+
+
+def apply_channels(plan: list[ConvSpec], channels: tuple[int, ...]) -> list[ConvSpec]:
+    """A chain ``plan`` with explicit output channels (a pruned model's): layer ``i`` outputs ``channels[i]`` and
+    takes the previous layer's output; a depthwise layer keeps one filter per (new) input channel.
+
+    >>> [(c.in_ch, c.out_ch, c.groups) for c in apply_channels([ConvSpec(3, 16, 3, False),
+    ...  ConvSpec(16, 16, 3, False, groups=16), ConvSpec(16, 32, 1, False)], (8, 8, 24))]
+    [(3, 8, 1), (8, 8, 8), (8, 24, 1)]
+    """
+    if not channels:
+        return list(plan)
+    if len(channels) != len(plan):
+        raise ValueError(f"the channel plan has {len(channels)} entries for {len(plan)} backbone layers")
+    out, in_ch = [], plan[0].in_ch
+    for i, (conv, ch) in enumerate(zip(plan, channels)):
+        if conv.depthwise:
+            if ch != in_ch:
+                raise ValueError(f"layer l{i} is depthwise: its channels ({ch}) must equal its input's ({in_ch})")
+            out.append(ConvSpec(in_ch, in_ch, conv.kernel, conv.pool, conv.stride, groups=in_ch))
+        else:
+            out.append(ConvSpec(in_ch, ch, conv.kernel, conv.pool, conv.stride, conv.groups))
+        in_ch = ch
+    return out
+
+
+@dataclass(frozen=True)
 class DetectorConfig:
     """Everything needed to rebuild a detector; stored in every checkpoint.
 
@@ -82,6 +160,11 @@ class DetectorConfig:
     depth: int = 2
     class_names: tuple[str, ...] = field(default=())
     head_strides: tuple[int, ...] = ()
+    # A compressed model's explicit plan. ``channels``: every backbone layer's output channels in bit-spec order
+    # (heads excluded), as pruning left them; empty: the architecture's at ``width``. ``factors``: the layers
+    # replaced by low-rank factors. Both are stored in every checkpoint, so ``load_model`` rebuilds the very model.
+    channels: tuple[int, ...] = ()
+    factors: tuple[Factor, ...] = ()
 
     def __post_init__(self) -> None:
         if self.num_classes < 1:
@@ -99,6 +182,11 @@ class DetectorConfig:
                              f"(strides {self.head_strides})")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise ValueError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
+        if any(c < 1 for c in self.channels):
+            raise ValueError(f"every layer needs at least one channel, the channel plan says {self.channels}")
+        layers = [f.layer for f in self.factors]
+        if len(set(layers)) != len(layers):
+            raise ValueError(f"a layer is factorized twice: {sorted(layers)}")
         if self.bits is not None:
             canonical = parse_bits(self.bits)  # validates; keeps the stored form canonical
             object.__setattr__(self, "bits", None if canonical is None else str(canonical))
@@ -149,9 +237,11 @@ class DetectorConfig:
         (checkpoints and exported metadata of those models are unchanged); a multi-scale one also carries
         ``heads`` (:meth:`output_heads`), derived, for readers that decode without this class."""
         data = asdict(self)
-        if not self.head_strides:
-            del data["head_strides"]
-        else:
+        data["factors"] = [f.to_dict() for f in self.factors]
+        for key in ("head_strides", "channels", "factors"):  # absent when unused: older files stay byte-identical
+            if not data[key]:
+                del data[key]
+        if self.head_strides:
             data["heads"] = self.output_heads()
         return data
 
@@ -163,11 +253,22 @@ class DetectorConfig:
         data["anchors"] = tuple(tuple(a) for a in data["anchors"])
         data["class_names"] = tuple(data.get("class_names", ()))
         data["head_strides"] = tuple(data.get("head_strides", ()))
+        data["channels"] = tuple(data.get("channels", ()))
+        data["factors"] = tuple(f if isinstance(f, Factor) else Factor.from_dict(f) for f in data.get("factors", ()))
         return cls(**data)
 
     def with_(self, **changes: Any) -> DetectorConfig:
         """A copy with some fields changed (validated again)."""
         return DetectorConfig.from_dict({**self.to_dict(), **changes})
+
+    def factor_of(self, layer: int) -> Factor | None:
+        """The factorization of backbone layer ``layer``, if it has one."""
+        return next((f for f in self.factors if f.layer == layer), None)
+
+    @property
+    def compressed(self) -> bool:
+        """Whether the model carries an explicit (pruned / factorized) plan rather than its architecture's."""
+        return bool(self.channels or self.factors)
 
 
 def order_anchors(anchors: tuple[Anchor, ...], head_strides: tuple[int, ...]) -> tuple[Anchor, ...]:

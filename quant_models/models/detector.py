@@ -16,8 +16,9 @@ import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantReLU
 from torch import nn
 
-from quant_models.models.config import ConvSpec, DetectorConfig, plan_stride
-from quant_models.quantizers import ACT_MAX_INIT, ACT_QUANTIZERS, WEIGHT_QUANTIZERS, Uint8Pixel
+from quant_models.models.config import ConvSpec, DetectorConfig, Factor, check_factor, plan_stride
+from quant_models.quantizers import (ACT_MAX_INIT, ACT_QUANTIZERS, SIGNED_ACT_QUANTIZERS, WEIGHT_QUANTIZERS,
+                                     Uint8Pixel)
 
 PIXEL_MAX = 255.0
 
@@ -45,6 +46,56 @@ class ConvBlock(nn.Module):
         return self.pool(self.act(self.bn(self.conv(x))))
 
 
+def _conv(in_ch: int, out_ch: int, kernel: int, weight_bits: int | None, stride: int = 1) -> nn.Module:
+    geometry = {"padding": kernel // 2, "stride": stride, "bias": False}
+    if weight_bits is None:
+        return nn.Conv2d(in_ch, out_ch, kernel, **geometry)
+    return QuantConv2d(in_ch, out_ch, kernel, weight_quant=WEIGHT_QUANTIZERS[weight_bits], **geometry)
+
+
+MID_RANGE_INIT = 4.0  # initial +-range of a factor's signed quantizer; the factorization sets the measured one
+
+
+class LowRankBlock(nn.Module):
+    """A :class:`ConvBlock` whose conv is replaced by low-rank factors (see :class:`Factor`), then BN -> act ->
+    pool as before. ``convs`` are the factors in order; ``mids[i]`` quantizes (signed) the output of
+    ``convs[i]`` for every factor but the last. The block's activation stays at ``.act``."""
+
+    def __init__(self, spec: ConvSpec, factor: Factor, weight_bits: int | None, act_bits: int | None) -> None:
+        super().__init__()
+        check_factor(factor, spec)
+        k, s = spec.kernel, spec.stride
+        if factor.kind == "svd":
+            r, = factor.ranks
+            shapes = [(spec.in_ch, r, k, s), (r, spec.out_ch, 1, 1)]
+        else:
+            r1, r2 = factor.ranks
+            shapes = [(spec.in_ch, r1, 1, 1), (r1, r2, k, s), (r2, spec.out_ch, 1, 1)]
+        self.convs = nn.ModuleList(_conv(i, o, kk, weight_bits, st) for i, o, kk, st in shapes)
+        mid_bits = None if act_bits is None else (factor.bits or max(2, act_bits))
+        self.mids = nn.ModuleList(
+            nn.Identity() if mid_bits is None else
+            QuantIdentity(act_quant=SIGNED_ACT_QUANTIZERS[mid_bits], min_val=-MID_RANGE_INIT, max_val=MID_RANGE_INIT)
+            for _ in shapes[:-1])
+        self.bn = nn.BatchNorm2d(spec.out_ch)
+        self.act: nn.Module = nn.ReLU() if act_bits is None else QuantReLU(act_quant=ACT_QUANTIZERS[act_bits],
+                                                                          max_val=ACT_MAX_INIT[act_bits])
+        self.pool: nn.Module = nn.MaxPool2d(2) if spec.pool else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, mid in zip(self.convs, self.mids):
+            x = mid(conv(x))
+        return self.pool(self.act(self.bn(self.convs[-1](x))))
+
+
+def make_block(spec: ConvSpec, factor: Factor | None, weight_bits: int | None,
+               act_bits: int | None) -> ConvBlock | LowRankBlock:
+    """The block of one backbone layer: a :class:`ConvBlock`, or a :class:`LowRankBlock` where ``factor`` says."""
+    if factor is None:
+        return ConvBlock(spec, weight_bits, act_bits)
+    return LowRankBlock(spec, factor, weight_bits, act_bits)
+
+
 class Detector(nn.Module):
     """A single-scale YOLO-style detector. Input: float pixels in [0, 255], (B, 3, H, W).
 
@@ -65,7 +116,8 @@ class Detector(nn.Module):
         blocks = []
         for i, conv in enumerate(plan):
             bits = None if spec is None else spec.layer_bits(i, num_convs)
-            blocks.append(ConvBlock(conv, None if bits is None else bits.weight, None if bits is None else bits.act))
+            blocks.append(make_block(conv, cfg.factor_of(i), None if bits is None else bits.weight,
+                                     None if bits is None else bits.act))
         self.layers = nn.ModuleList(blocks)
         in_ch = plan[-1].out_ch
         if spec is None:

@@ -43,7 +43,7 @@ from brevitas.nn import QuantConv2d, QuantIdentity, QuantReLU
 from torch import nn
 
 from quant_models.models.config import ConvSpec, DetectorConfig, scale_channels
-from quant_models.models.detector import PIXEL_MAX, ConvBlock
+from quant_models.models.detector import PIXEL_MAX, make_block
 from quant_models.quantizers import ACT_MAX_INIT, ACT_QUANTIZERS, WEIGHT_QUANTIZERS, BitSpec, LayerBits, Uint8Pixel
 
 TINYYOLO_STRIDES = (16, 8)  # output strides, in output order
@@ -97,38 +97,49 @@ class YoloLayout:
 
 
 def tinyyolo_layout(cfg: DetectorConfig) -> YoloLayout:
-    """The layer list of tinyyolo at ``cfg.width`` / ``cfg.depth`` (residual blocks per stage)."""
+    """The layer list of tinyyolo at ``cfg.width`` / ``cfg.depth`` (residual blocks per stage), with the config's
+    explicit channels (a pruned model's) where it has them. Channels that meet at an Add are one group: a block's
+    second conv must output its stage trunk's channels (the downsampling conv's)."""
     layers: list[YoloLayer] = []
+    explicit = cfg.channels
+    count = len(STEM) + len(STAGES) * (1 + 2 * cfg.depth) + 2
+    if explicit and len(explicit) != count:
+        raise ValueError(f"the channel plan has {len(explicit)} entries for tinyyolo's {count} backbone layers")
 
     def add(name: str, in_ch: int, out_ch: int, kernel: int, in_stride: int, input_from: int | None, *,
             pool: bool = False, conv_stride: int = 1, act_from: int | None = None) -> int:
+        out_ch = explicit[len(layers)] if explicit else out_ch
         conv = ConvSpec(in_ch, out_ch, kernel, pool, conv_stride)
         layers.append(YoloLayer(name, conv, in_stride, input_from, act_from))
         return len(layers) - 1
 
+    def out(index: int) -> int:
+        return layers[index].conv.out_ch
+
     ch, stride, last = 3, 1, None
-    for i, out in enumerate(STEM):
-        last = add(f"stem{i}", ch, scale_channels(out, cfg.width), 3, stride, last, pool=True)
-        ch, stride = scale_channels(out, cfg.width), stride * 2
+    for i, width in enumerate(STEM):
+        last = add(f"stem{i}", ch, scale_channels(width, cfg.width), 3, stride, last, pool=True)
+        ch, stride = out(last), stride * 2
     downs, blocks = [], []
     for stage_ch in STAGES:
-        out = scale_channels(stage_ch, cfg.width)
-        down = add(f"down{stride * 2}", ch, out, 3, stride, last, conv_stride=2)
+        down = add(f"down{stride * 2}", ch, scale_channels(stage_ch, cfg.width), 3, stride, last, conv_stride=2)
         stride *= 2
-        mid = scale_channels(stage_ch // 2, cfg.width)
+        trunk = out(down)
         pairs = []
         for k in range(cfg.depth):
             # Every tensor of the trunk (block inputs, f(x) outputs, sums) carries the downsampling conv's bits.
-            a = add(f"res{stride}.{k}a", out, mid, 1, stride, down)
-            b = add(f"res{stride}.{k}b", mid, out, 3, stride, a, act_from=down)
+            a = add(f"res{stride}.{k}a", trunk, scale_channels(stage_ch // 2, cfg.width), 1, stride, down)
+            b = add(f"res{stride}.{k}b", out(a), trunk, 3, stride, a, act_from=down)
+            if out(b) != trunk:
+                raise ValueError(f"layer l{b} ({layers[b].name}) outputs {out(b)} channels but is added to its "
+                                 f"stage's trunk of {trunk} (l{down}, {layers[down].name}): channels that meet "
+                                 "at an Add are pruned together")
             pairs.append((a, b))
         downs.append(down)
         blocks.append(tuple(pairs))
-        ch, last = out, down
-    neck = scale_channels(NECK, cfg.width)
-    lateral = add("lateral", ch, neck, 1, stride, downs[1], act_from=downs[0])
-    p8_ch = scale_channels(STAGES[0], cfg.width)
-    fuse = add("fuse", neck + p8_ch, neck, 3, stride // 2, downs[0])
+        ch, last = trunk, down
+    lateral = add("lateral", ch, scale_channels(NECK, cfg.width), 1, stride, downs[1], act_from=downs[0])
+    fuse = add("fuse", out(lateral) + out(downs[0]), scale_channels(NECK, cfg.width), 3, stride // 2, downs[0])
     return YoloLayout(tuple(layers), downs[0], downs[1], blocks[0], blocks[1], lateral, fuse, (downs[1], fuse))
 
 
@@ -189,8 +200,8 @@ class TinyYolo(nn.Module):
         blocks = []
         for i, layer in enumerate(layout.layers):
             bits = None if spec is None else layer_bits(spec, layout, i)
-            blocks.append(ConvBlock(layer.conv, None if bits is None else bits.weight,
-                                    None if bits is None else bits.act))
+            blocks.append(make_block(layer.conv, cfg.factor_of(i), None if bits is None else bits.weight,
+                                     None if bits is None else bits.act))
         self.layers = nn.ModuleList(blocks)
         # The residual sums' quantizers, stride 8's blocks first: each has its stage's downsampling conv's bits.
         sums = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from quant_models.models.config import Anchor, ConvSpec, DetectorConfig, plan_stride, scale_channels
+from quant_models.models.config import Anchor, ConvSpec, DetectorConfig, apply_channels, plan_stride, scale_channels
 from quant_models.models.detector import Detector
 from quant_models.models.tinyyolo import TINYYOLO_STRIDES, TinyYolo, borrowed_acts, tinyyolo_layout, tinyyolo_plan
 from quant_models.quantizers import BitSpec, BitSpecError, parse_bits
@@ -68,10 +68,19 @@ def mobiledet_plan(cfg: DetectorConfig) -> list[ConvSpec]:
     return plan
 
 
+def _chain(plan: Callable[[DetectorConfig], list[ConvSpec]]) -> Callable[[DetectorConfig], list[ConvSpec]]:
+    """A chain architecture's plan with the config's explicit channels (a pruned model's) applied."""
+    def planned(cfg: DetectorConfig) -> list[ConvSpec]:
+        return apply_channels(plan(cfg), cfg.channels)
+    planned.__doc__ = plan.__doc__
+    return planned
+
+
+# Each returns the backbone plan of a config, its explicit (pruned) channels included.
 ARCHITECTURES: dict[str, Callable[[DetectorConfig], list[ConvSpec]]] = {
-    "tinydet": tinydet_plan,
-    "ultranet": ultranet_plan,
-    "mobiledet": mobiledet_plan,
+    "tinydet": _chain(tinydet_plan),
+    "ultranet": _chain(ultranet_plan),
+    "mobiledet": _chain(mobiledet_plan),
     "tinyyolo": tinyyolo_plan,
 }
 # Output strides of the multi-scale architectures, in output order; the others have one output.
@@ -153,6 +162,10 @@ def build_model(cfg: DetectorConfig) -> Model:
     if cfg.head_strides != expected:
         raise ValueError(f"{cfg.arch} has head_strides {expected}, the config says {cfg.head_strides}")
     plan = ARCHITECTURES[cfg.arch](cfg)
+    for factor in cfg.factors:
+        if factor.layer >= len(plan):
+            raise ValueError(f"factorized layer l{factor.layer} is not a backbone layer of {cfg.arch} (l0..l"
+                             f"{len(plan) - 1}; the heads stay full rank)")
     # An override past the last layer would otherwise be ignored silently, and recorded as if it applied.
     _check_overrides(cfg.bit_spec, str(cfg.bits), cfg, len(plan) + cfg.num_heads)
     stride = plan_stride(plan)
