@@ -110,7 +110,8 @@ def train(
     = "tinydet",
     bits: Annotated[str, typer.Option(help="Bit spec: float, w4a4, w8a8, w4a4,first=8,last=8, ...")] = "w4a4",
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Batch size: the global one under torchrun (split over its "
+                                                 "processes).")] = 32,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, warm-up then cosine).")] = 2e-3,
     seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and augmentation.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
@@ -128,8 +129,15 @@ def train(
     """Train a (quantized) detector.
 
     Example: qdet train --model tinydet --bits w4a4 --data data/synth --epochs 10 --out runs/w4a4
+
+    Several GPUs: torchrun --nproc-per-node N --no-python qdet train ... --device cuda (README, "Training on
+    several GPUs").
     """
-    from quant_models.chatter import chatter_into
+    import io
+    import os
+
+    from quant_models.chatter import chatter_into, chatter_to
+    from quant_models.distributed import dist_from_env, is_main
     from quant_models.quantizers import parse_bits
     from quant_models.train import TrainConfig, check_train_config
     from quant_models.train import train as run_train
@@ -146,10 +154,14 @@ def train(
     cfg = TrainConfig(data=data, out=out, model=model, bits=None if spec is None else str(spec), epochs=epochs,
                       batch_size=batch_size, lr=lr, seed=seed, device=device, width=width, depth=depth,
                       input_size=size, teacher=teacher, kd_weight=kd_weight, init=init, resume=resume,
-                      overwrite=overwrite)
+                      overwrite=overwrite, distributed=dist_from_env(os.environ))  # set under torchrun
     layout = check_train_config(cfg)  # every option and path, before any data is loaded
-    with chatter_into(layout.log, streams=False):  # the progress bar keeps stderr
+    main = is_main(cfg.distributed)
+    # The progress bar keeps stderr. Under torchrun rank 0 logs; the other ranks' (identical) chatter is dropped.
+    with chatter_into(layout.log, streams=False) if main else chatter_to(io.StringIO(), streams=False):
         result = run_train(cfg)
+    if not main:
+        return
     m = result.metrics
     done("done:", f"val mAP@0.5 {m['map50']:.3f}, mAP@0.5:0.95 {m['map50_95']:.3f} (best mAP@0.5 "
                   f"{m['best_map50']:.3f} at epoch {m['best_epoch']}); {m['train_images_per_s']:.0f} train img/s; "
@@ -657,6 +669,14 @@ def _sim_cpp(layout, images: int, regenerate: bool) -> None:
 from qdet.board_cli import register as _register_board_commands  # noqa: E402  (qdet run, qdet deploy)
 
 _register_board_commands(app)
+
+from qdet.search_cli import register as _register_search_commands  # noqa: E402  (qdet search, qdet search-best)
+
+_register_search_commands(app)
+
+from qdet.compress_cli import register as _register_compress_commands  # noqa: E402  (qdet prune, qdet lowrank)
+
+_register_compress_commands(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quant_models.models import Model, TinyYolo
+from quant_models.models.config import ConvSpec, Factor
 from quant_models.models.tinyyolo import layer_bits as yolo_layer_bits
 
 FLOAT_BITS = 32
@@ -58,6 +59,31 @@ def _conv_cost(name: str, params: int, out_hw: tuple[int, int], weight_bits: int
     return LayerCost(name, params, weight_bits, input_bits, macs, macs * weight_bits * input_bits)
 
 
+def _layer_costs(name: str, conv: ConvSpec, factor: Factor | None, out_hw: tuple[int, int], weight_bits: int,
+                 input_bits: int, mid_bits: int) -> list[LayerCost]:
+    """One backbone layer's cost rows: the conv, or each low-rank factor (``name.0``, ``name.1``, ...), each with
+    its own input bits (the factors after the first read the signed ``mid_bits`` activations)."""
+    k2 = conv.kernel ** 2
+    if factor is None:
+        return [_conv_cost(name, conv.in_ch // conv.groups * conv.out_ch * k2, out_hw, weight_bits, input_bits)]
+    h, w = out_hw
+    if factor.kind == "svd":
+        r, = factor.ranks
+        parts = [(conv.in_ch * r * k2, out_hw), (r * conv.out_ch, out_hw)]
+    else:
+        r1, r2 = factor.ranks
+        parts = [(conv.in_ch * r1, (h * conv.stride, w * conv.stride)), (r1 * r2 * k2, out_hw),
+                 (r2 * conv.out_ch, out_hw)]
+    return [_conv_cost(f"{name}.{j}", params, hw, weight_bits, input_bits if j == 0 else mid_bits)
+            for j, (params, hw) in enumerate(parts)]
+
+
+def _mid_bits(factor: Factor | None, act_bits: int | None) -> int:
+    if act_bits is None or act_bits == FLOAT_BITS:
+        return FLOAT_BITS
+    return factor.bits or max(2, act_bits) if factor is not None else act_bits
+
+
 def _tinyyolo_complexity(model: TinyYolo) -> Complexity:
     """tinyyolo's graph is not a chain: each conv's resolution and input bits come from its place in the layout."""
     spec, lay = model.cfg.bit_spec, model.layout
@@ -77,9 +103,10 @@ def _tinyyolo_complexity(model: TinyYolo) -> Complexity:
     layers = []
     for i, layer in enumerate(lay.layers):
         conv = layer.conv
-        params = conv.in_ch // conv.groups * conv.out_ch * conv.kernel ** 2
         s = layer.out_stride
-        layers.append(_conv_cost(layer.name, params, (h // s, w // s), bits(i)[0], input_bits(layer.input_from)))
+        factor = model.cfg.factor_of(i)
+        layers += _layer_costs(layer.name, conv, factor, (h // s, w // s), bits(i)[0], input_bits(layer.input_from),
+                               _mid_bits(factor, bits(i)[1]))
     for index, head, source, stride in zip(lay.head_indices, model.heads, lay.head_inputs, model.strides):
         params = head.in_channels * head.out_channels
         layers.append(_conv_cost(f"head{stride}", params, (h // stride, w // stride), bits(index)[0],
@@ -98,10 +125,10 @@ def model_complexity(model: Model) -> Complexity:
     for i, conv in enumerate(model.plan):
         bits = None if spec is None else spec.layer_bits(i, n)
         wb = FLOAT_BITS if bits is None else bits.weight
-        params = conv.in_ch // conv.groups * conv.out_ch * conv.kernel ** 2
         h, w = h // conv.stride, w // conv.stride  # 'same' padding: input / stride output pixels per side
-        macs = params * h * w
-        layers.append(LayerCost(f"conv{i}", params, wb, in_bits, macs, macs * wb * in_bits))
+        factor = model.cfg.factor_of(i)
+        layers += _layer_costs(f"conv{i}", conv, factor, (h, w), wb, in_bits,
+                               _mid_bits(factor, None if bits is None else bits.act))
         in_bits = FLOAT_BITS if bits is None else bits.act
         if conv.pool:
             h, w = h // 2, w // 2

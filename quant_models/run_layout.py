@@ -22,6 +22,8 @@ CURVES = "curves.png"
 EVAL_REPORT = "eval.json"
 PREDICTIONS = "predictions.png"
 LOG = "train.log"
+COMPRESS_RECORD = "compress.json"
+COMPRESS_REPORT = "compress.md"
 
 
 class RunLayoutError(ValueError):
@@ -71,6 +73,25 @@ class RunLayout:
     def log(self) -> Path:
         """Where third-party chatter (library warnings) goes instead of the console."""
         return self.root / LOG
+
+    # A compression run (qdet prune / qdet lowrank): one sub-run per step, each fine-tuning a compressed model.
+    def step_run(self, step: int) -> RunLayout:
+        """The fine-tuning run of compression step ``step`` (1-based), a training run of its own."""
+        return RunLayout(self.root / f"step{step}")
+
+    def compressed(self, step: int) -> Path:
+        """The checkpoint of step ``step``'s compressed model before fine-tuning (its ``--init``)."""
+        return self.root / f"step{step}" / "compressed.pt"
+
+    @property
+    def compress_record(self) -> Path:
+        """What a compression run did, step by step: plans, MACs, params, mAP (JSON)."""
+        return self.root / COMPRESS_RECORD
+
+    @property
+    def compress_report(self) -> Path:
+        """The same as a Markdown table."""
+        return self.root / COMPRESS_REPORT
 
     def training_files(self) -> tuple[Path, ...]:
         """Every file ``qdet train`` writes (what ``--overwrite`` removes)."""

@@ -12,6 +12,8 @@ Design notes:
 - Progress is a tqdm bar only on a terminal; a log (``make demo > log``) gets plain lines instead of megabytes of
   carriage-return updates. Where library warnings go is the caller's choice (the CLI sends them to the run's
   log, ``RunLayout.log``, with ``quant_models.chatter``).
+- Under torchrun (``TrainConfig.distributed``) the batch size stays the global batch and the run trains what one
+  process would, up to float summation order; only rank 0 writes or prints (``quant_models.distributed``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from quant_models.checkpoint import CheckpointError, load_model, read_checkpoint
 from quant_models.data import AugmentConfig, DetectionTensors, augment_batch, load_dataset, to_tensors
 from quant_models.decode import as_outputs
 from quant_models.device import DeviceError, check_device
+from quant_models.distributed import (DistConfig, check_batches, evaluate_sharded, forward_global, is_main,
+                                      process_group, rank_device, synchronise_batchnorm, wrap)
 from quant_models.evaluate import evaluate_tensors
 from quant_models.loss import LossWeights, detection_loss_heads, distillation_loss_heads
 from quant_models.models import ARCHITECTURES, DetectorConfig, Model, build_model, default_config, validate_bits
@@ -77,6 +81,9 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     progress: bool = True  # report progress at all (per-epoch lines, and a bar or periodic lines within one)
     progress_bar: bool | None = None  # None: a bar only when stderr is a terminal, plain lines otherwise
+    # This process's place in a multi-process (DDP) run; None: a single process. ``batch_size`` stays the global
+    # batch, so the run trains what one process with the same options would (see quant_models.distributed).
+    distributed: DistConfig | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -100,6 +107,9 @@ class TrainResult:
     best: Path
     last: Path
     metrics: dict[str, Any]
+    # The trained student after the last epoch (unwrapped from DDP; its BatchNorm layers are the synchronised kind
+    # there). Every rank returns its own; rank 0's is the one the checkpoints hold.
+    model: Model | None = field(default=None, repr=False)
 
 
 def _epoch_generator(seed: int, epoch: int, device: str) -> torch.Generator:
@@ -191,6 +201,7 @@ def check_train_config(cfg: TrainConfig) -> RunLayout:
         check_device(cfg.device)
     except DeviceError as exc:
         raise TrainError(str(exc)) from exc
+    rank_device(cfg.distributed, cfg.device)  # under DDP: plain cuda (one GPU per process) or cpu
     if cfg.model not in ARCHITECTURES:
         raise TrainError(f"--model {cfg.model}: unknown architecture; known: {', '.join(sorted(ARCHITECTURES))}")
     try:
@@ -220,9 +231,18 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Run (or resume) a training run; returns where the checkpoints and metrics are.
 
     All options are checked first (:func:`check_train_config`); with ``overwrite``, the earlier run's files are
-    deleted only once the data is loaded and the model built, just before the first epoch."""
+    deleted only once the data is loaded and the model built, just before the first epoch.
+
+    With ``cfg.distributed`` (one process of a torchrun launch) the process joins the group for the run (unless
+    the caller already set one up); only rank 0 writes files and prints."""
     layout = check_train_config(cfg)
-    device = cfg.device
+    device = rank_device(cfg.distributed, cfg.device)
+    with process_group(cfg.distributed, device):
+        return _train(cfg, layout, device)
+
+
+def _train(cfg: TrainConfig, layout: RunLayout, device: str) -> TrainResult:
+    ddp = cfg.distributed
     # Checkpoints are read before the data: a foreign or corrupt file fails in a second, not after the images.
     ckpt = read_checkpoint(layout.last) if cfg.resume else None
     base = None
@@ -252,7 +272,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     elif cfg.init is not None:
         _load_init(model, cfg.init)
     model.to(device)
-    teacher = _load_teacher(cfg, model_cfg, device)
+    teacher = _load_teacher(cfg, model_cfg, device)  # each rank holds its own frozen copy, never DDP-wrapped
+    check_batches(len(train_set.images), cfg.batch_size, ddp)
+    # Under DDP the optimizer still takes model.parameters(): DDP keeps the Parameter objects it wraps.
+    net = model if ddp is None else wrap(synchronise_batchnorm(model, device), ddp, device)
     steps_per_epoch = math.ceil(len(train_set.images) / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
@@ -264,12 +287,14 @@ def train(cfg: TrainConfig) -> TrainResult:
     anchor_sets = [torch.tensor(a, dtype=torch.float32, device=device) for a in model_cfg.anchor_sets]
     images_dev = train_set.images.to(device)
     boxes_dev, labels_dev = train_set.boxes.to(device), train_set.labels.to(device)
-    if cfg.overwrite:
+    main = is_main(ddp)
+    if cfg.overwrite and main:
         layout.remove_training_files()  # everything was checked: the old run cannot leave a stale best.pt
-    layout.root.mkdir(parents=True, exist_ok=True)
-    report = _Progress(cfg)
+    if main:
+        layout.root.mkdir(parents=True, exist_ok=True)
+    report = _Progress(cfg, main)
     for epoch in range(start_epoch, cfg.epochs):
-        model.train()
+        net.train()  # the DDP wrapper too, not only the module inside
         gen = _epoch_generator(cfg.seed, epoch, device)
         order = torch.randperm(len(images_dev), generator=gen, device=device)
         sums = {"total": 0.0, "box": 0.0, "obj": 0.0, "cls": 0.0, "kd": 0.0}
@@ -279,11 +304,11 @@ def train(cfg: TrainConfig) -> TrainResult:
         for step, start in enumerate(report.batches(batches, epoch)):
             idx = order[start:start + cfg.batch_size]
             imgs, boxes, labels = augment_batch(images_dev[idx], boxes_dev[idx], labels_dev[idx], cfg.augment, gen)
-            output = as_outputs(model(imgs))
+            output = forward_global(net, imgs, ddp)  # the global batch's head maps, also under DDP
             loss, parts = detection_loss_heads(output, boxes, labels, anchor_sets, model_cfg.num_classes, cfg.loss)
             if teacher is not None:
                 with torch.no_grad():
-                    t_out = as_outputs(teacher(imgs))
+                    t_out = forward_global(teacher, imgs, ddp)
                 kd = distillation_loss_heads(output, t_out, model_cfg.anchors_per_head, model_cfg.num_classes)
                 loss = loss + cfg.kd_weight * kd
                 parts["kd"] = float(kd.detach())
@@ -299,29 +324,38 @@ def train(cfg: TrainConfig) -> TrainResult:
         _sync(device)
         seconds = time.perf_counter() - tick
         validate = (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs
-        val = evaluate_tensors(model, val_set, device)[0] if validate else None
+        val = _validate(model, val_set, device, ddp) if validate else None
         rec = _history_record(epoch + 1, sums, len(batches), len(order), seconds, scheduler.get_last_lr()[0], val)
         history.append(rec)
         improved = val is not None and val.map50 > best
         best = val.map50 if improved else best
-        payload = {"model_config": model_cfg.to_dict(), "model": model.state_dict(),
-                   "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
-                   "history": history, "best_map50": best, "train_config": _jsonable(cfg)}
-        if improved:
-            save_checkpoint(layout.best, payload)
-        save_checkpoint(layout.last, payload)
+        if main:  # under DDP every rank holds the same model; rank 0 writes it
+            payload = {"model_config": model_cfg.to_dict(), "model": model.state_dict(),
+                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
+                       "history": history, "best_map50": best, "train_config": _jsonable(cfg)}
+            if improved:
+                save_checkpoint(layout.best, payload)
+            save_checkpoint(layout.last, payload)
         shown = "" if val is None else f"  val mAP@0.5 {val.map50:.3f}  mAP@0.5:0.95 {val.map50_95:.3f}"
         report.line(f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f}{shown}  {rec['images_per_s']:.0f} img/s")
-        _write_metrics(layout, history, model_cfg, cfg)
-    metrics = _write_metrics(layout, history, model_cfg, cfg)
-    return TrainResult(out=layout.root, best=layout.best, last=layout.last, metrics=metrics)
+        if main:
+            _write_metrics(layout, history, model_cfg, cfg)
+    metrics = _write_metrics(layout, history, model_cfg, cfg) if main else _metrics(history, model_cfg, cfg)
+    return TrainResult(out=layout.root, best=layout.best, last=layout.last, metrics=metrics, model=model)
+
+
+def _validate(model: Model, val_set: DetectionTensors, device: str, ddp: DistConfig | None) -> Any:
+    """Val mAP of the whole split: here, or sharded over the ranks and scored once (the same figure)."""
+    if ddp is None:
+        return evaluate_tensors(model, val_set, device)[0]
+    return evaluate_sharded(model, val_set, device, ddp)
 
 
 class _Progress:
     """Progress of a run: a tqdm bar on a terminal, else a plain line every :data:`PROGRESS_LINE_SECONDS`."""
 
-    def __init__(self, cfg: TrainConfig) -> None:
-        self.enabled = cfg.progress
+    def __init__(self, cfg: TrainConfig, main: bool = True) -> None:
+        self.enabled = cfg.progress and main  # under DDP only rank 0 reports
         wanted = cfg.progress_bar
         self.bar = self.enabled and (sys.stderr.isatty() if wanted is None else wanted)
         self.epochs = cfg.epochs
@@ -380,11 +414,13 @@ def _load_teacher(cfg: TrainConfig, student: DetectorConfig, device: str) -> Mod
 
 
 def _jsonable(cfg: TrainConfig) -> dict[str, Any]:
-    return json.loads(json.dumps(asdict(cfg), default=str))
+    fields = asdict(cfg)
+    if fields["distributed"] is None:  # a single-process run stores exactly what it stored before DDP existed
+        del fields["distributed"]
+    return json.loads(json.dumps(fields, default=str))
 
 
-def _write_metrics(layout: RunLayout, history: list[dict[str, Any]], model_cfg: DetectorConfig,
-                   cfg: TrainConfig) -> dict[str, Any]:
+def _metrics(history: list[dict[str, Any]], model_cfg: DetectorConfig, cfg: TrainConfig) -> dict[str, Any]:
     evaluated = [r for r in history if r["val_map50"] is not None]
     best = max(evaluated, key=lambda r: r["val_map50"]) if evaluated else None
     last = history[-1] if history else {}
@@ -394,6 +430,12 @@ def _write_metrics(layout: RunLayout, history: list[dict[str, Any]], model_cfg: 
         "best_epoch": best["epoch"] if best else None, "best_map50": best["val_map50"] if best else None,
         "train_images_per_s": (sum(r["images_per_s"] for r in history) / len(history)) if history else None,
     }
+    return metrics
+
+
+def _write_metrics(layout: RunLayout, history: list[dict[str, Any]], model_cfg: DetectorConfig,
+                   cfg: TrainConfig) -> dict[str, Any]:
+    metrics = _metrics(history, model_cfg, cfg)
     layout.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     plot_training_curves(history, layout.curves, title=f"{model_cfg.arch} {model_cfg.bits or 'float'}")
     return metrics

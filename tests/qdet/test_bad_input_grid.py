@@ -181,6 +181,17 @@ CASES = [
     ("deploy-out-file", ["deploy", "{ws}/started", "--out", "{ws}/afile"], "afile"),
     ("deploy-out-not-ours", ["deploy", "{ws}/started", "--out", "{ws}/data"], "not a deploy folder"),
     ("deploy-no-links", ["deploy", "{ws}/truncated", "--out", "{ws}/dep"], "stream_links"),
+    # search, search-best: refused before a study, teacher or trial is written
+    ("search-board", ["search", "--data", "{ws}/data", "--out", "{ws}/new", "--board", "nosuch"], "nosuch"),
+    ("search-workers-0", ["search", "--data", "{ws}/data", "--out", "{ws}/new", "--workers", "0"], "--workers"),
+    ("search-trials-0", ["search", "--data", "{ws}/data", "--out", "{ws}/new", "--trials", "0"], "--trials"),
+    ("search-data-not-a-set", ["search", "--data", "{ws}/adir", "--out", "{ws}/new"], "adir"),
+    ("search-out-file", ["search", "--data", "{ws}/data", "--out", "{ws}/afile"], "afile"),
+    ("search-teacher-misfit", ["search", "--data", "{ws}/data", "--out", "{ws}/new", "--input-size", "64x64",
+                               "--teacher", "{ws}/run/best.pt"], "--teacher"),
+    ("search-empty-widths", ["search", "--data", "{ws}/data", "--out", "{ws}/new", "--widths", ""], "widths"),
+    ("search-best-no-search", ["search-best", "{ws}/adir"], "adir"),
+    ("search-best-top-0", ["search-best", "{ws}/adir", "--top", "0"], "--top"),
     # boards
     ("boards-unknown-option", ["boards", "--bogus"], "--bogus"),
 ]
@@ -221,3 +232,22 @@ def test_synth_on_a_fresh_build_names_what_to_run(ws, capsys):
     result = run_qdet(capsys, "synth", ws / "truncated")
     assert result.code == 2
     assert "stream_links" in result.error_lines()[0] and "qdet build writes" not in result.text
+
+
+_TORCHRUN = {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"}
+
+
+@pytest.mark.parametrize("env, culprit", [
+    ({"WORLD_SIZE": "2"}, "MASTER_ADDR"),
+    ({**_TORCHRUN, "RANK": "2"}, "rank 2 of world size 2"),
+    ({**_TORCHRUN, "LOCAL_RANK": "one"}, "LOCAL_RANK"),
+], ids=["torchrun-vars-missing", "torchrun-rank", "torchrun-local-rank"])
+def test_torchrun_variables_that_do_not_fit_are_one_clear_error(tmp_path, capsys, monkeypatch, env, culprit):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = run_qdet(capsys, "train", "--data", tmp_path / "data", "--out", tmp_path / "run")
+    assert result.code == 2 and len(result.error_lines()) == 1, result.text
+    assert culprit in result.error_lines()[0] and "Traceback" not in result.text
+    assert not (tmp_path / "run").exists()

@@ -10,7 +10,8 @@ from qdet.cli import app
 from tests.qdet.cli_helpers import run_qdet
 
 COMMANDS = [[], ["data"], ["data", "synth"], ["data", "check"], ["train"], ["eval"], ["export"], ["demo"], ["boards"],
-            ["build"], ["report"], ["sim"], ["synth"], ["bitstream"], ["run"], ["deploy"]]
+            ["build"], ["report"], ["sim"], ["synth"], ["bitstream"], ["run"], ["deploy"],
+            ["prune"], ["lowrank"], ["search"], ["search-best"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "qdet")
