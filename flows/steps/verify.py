@@ -205,15 +205,17 @@ class _Reference:
                 for i, output in enumerate(outputs)]
 
     def layer_activations(self, image: np.ndarray) -> list[np.ndarray]:
-        """Integer output of each conv block's activation (NHWC, before pooling); torch reference only."""
+        """Integer output of each conv's quantizer (NHWC, before pooling), in execution order: a block's activation,
+        after the signed quantizers between its factors where it is low-rank (one per MVAU); torch reference only."""
         import torch
 
         outs: list[np.ndarray] = []
         hooks = []
         for block in self.torch_model.layers:
-            scale = float(block.act.act_quant.scale().detach())
-            hooks.append(block.act.register_forward_hook(
-                lambda _m, _i, o, s=scale: outs.append(np.round(o.detach().numpy() / s).transpose(0, 2, 3, 1))))
+            for quant in (*getattr(block, "mids", ()), block.act):
+                scale = float(quant.act_quant.scale().detach())
+                hooks.append(quant.register_forward_hook(
+                    lambda _m, _i, o, s=scale: outs.append(np.round(o.detach().numpy() / s).transpose(0, 2, 3, 1))))
         try:
             with torch.no_grad():
                 self.torch_model(torch.from_numpy(image[None]).float())

@@ -52,3 +52,25 @@ def rebuild(model: Model, cfg: DetectorConfig, state: dict[str, torch.Tensor]) -
 def conv_layers(model: Model) -> list[nn.Module]:
     """The backbone conv of each layer of ``model`` (bit-spec order; a factorized layer has none)."""
     return [getattr(block, "conv", None) for block in model.layers]
+
+
+def recalibrate_bn(model: Model, images: torch.Tensor, batch_size: int = 16) -> Model:
+    """Re-estimate every BatchNorm's running statistics on ``images`` (a cumulative average over them), in place.
+
+    Why: removing or factorizing channels changes what every later layer sees, so the statistics its BN kept
+    from training are stale; a layer can then sit entirely below its activation's threshold (all zeros) until
+    fine-tuning moves it. Re-estimated statistics give fine-tuning (and the hardware) a live network to start from.
+    Weights and quantizer scales are not touched."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [bn.momentum for bn in norms]
+    was = model.training
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average: every image counts the same
+    model.train()
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            model(images[start:start + batch_size])
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+    return model.train(was)

@@ -20,7 +20,7 @@ import torch
 
 from quant_models.checkpoint import load_model, save_checkpoint
 from quant_models.complexity import model_complexity
-from quant_models.compress.common import CompressError
+from quant_models.compress.common import CompressError, recalibrate_bn
 from quant_models.compress.lowrank import factorize_model
 from quant_models.compress.prune import IMPORTANCES, check_ratio, prune_model, prune_to
 from quant_models.data import load_dataset, to_tensors
@@ -30,7 +30,7 @@ from quant_models.models import Model
 from quant_models.models.config import CHANNEL_MULTIPLE
 from quant_models.run_layout import RunLayout
 
-CALIB_IMAGES = 32  # training images for the factors' quantizer ranges and the Taylor importance's loss
+CALIB_IMAGES = 64  # training images for BN statistics, the factors' quantizer ranges and the Taylor loss
 
 
 @dataclass(frozen=True)
@@ -159,10 +159,12 @@ def prune(cfg: PruneConfig) -> Path:
 
 def lowrank(cfg: LowRankConfig) -> Path:
     """Factorize, fine-tune with distillation; returns ``OUT/best.pt``."""
-    def step(model: Model, _k: int, calib: torch.Tensor, _loss: Callable[[Model], torch.Tensor]) -> Model:
+    def step(model: Model, _k: int, calib: torch.Tensor | None, _loss: Callable[[Model], torch.Tensor] | None) -> Model:
         return factorize_model(model, energy=cfg.energy, macs=cfg.macs, ranks=dict(cfg.ranks) or None,
                                layers=None if cfg.layers is None else list(cfg.layers), tucker=cfg.tucker,
                                bits=cfg.mid_bits, calib=calib)
+
+    step(load_model(cfg.checkpoint)[0], 1, None, None)  # a rank the layer cannot take fails before any data is read
 
     return _run(cfg, 1, step, {"method": "lowrank"})
 
@@ -178,6 +180,10 @@ def _run(cfg: PruneConfig | LowRankConfig, steps: int,
          extra: dict[str, Any]) -> Path:
     from quant_models.train import TrainConfig, train
 
+    original, ckpt = load_model(cfg.checkpoint)
+    if not original.is_quantized:
+        raise CompressError(f"{cfg.checkpoint} is a float model: compress a quantized (QAT) checkpoint, whose "
+                            "bits the fine-tuning keeps")
     layout = RunLayout(Path(cfg.out)).check_writable("--out")
     settings = json.loads(json.dumps({k: v for k, v in asdict(cfg).items() if k != "overwrite"}, default=str))
     if layout.compress_record.is_file():
@@ -185,12 +191,11 @@ def _run(cfg: PruneConfig | LowRankConfig, steps: int,
         if earlier != settings and not cfg.overwrite:
             raise CompressError(f"--out {layout.root} holds another compression run; pass --overwrite to replace it "
                                 "or choose another --out")
+    elif layout.root.is_dir() and any(layout.root.iterdir()) and not cfg.overwrite:
+        raise CompressError(f"--out {layout.root} is not empty and holds no compression run; choose another --out "
+                            "or pass --overwrite")
     if cfg.overwrite and layout.root.is_dir():
         shutil.rmtree(layout.root)
-    original, ckpt = load_model(cfg.checkpoint)
-    if not original.is_quantized:
-        raise CompressError(f"{cfg.checkpoint} is a float model: compress a quantized (QAT) checkpoint, whose "
-                            "bits the fine-tuning keeps")
     train_set = to_tensors(load_dataset(Path(cfg.data), "train"), original.cfg.input_size,
                            cache_dir=Path(cfg.data) / ".cache")
     gen = torch.Generator().manual_seed(cfg.finetune.seed)
@@ -203,9 +208,11 @@ def _run(cfg: PruneConfig | LowRankConfig, steps: int,
         return detection_loss_heads(out, train_set.boxes[pick], train_set.labels[pick], anchors,
                                     original.cfg.num_classes)[0]
 
-    record: dict[str, Any] = {"config": settings, **extra, "original": {**_figures(original),
+    record: dict[str, Any] = {"config": settings, "finished": True, **extra, "original": {**_figures(original),
                               "val_map50": _last_map(ckpt)}, "steps": []}
     layout.root.mkdir(parents=True, exist_ok=True)
+    if not layout.compress_record.is_file():  # marks OUT as this run's, so a killed run resumes here
+        layout.compress_record.write_text(json.dumps({"config": settings, "finished": False}, indent=2) + "\n")
     current = Path(cfg.checkpoint)
     ft = cfg.finetune
     for k in range(1, steps + 1):
@@ -213,7 +220,7 @@ def _run(cfg: PruneConfig | LowRankConfig, steps: int,
         if not run.is_finished():
             if not layout.compressed(k).is_file():
                 model, _ = load_model(current)
-                model = compress(model, k, calib, loss_fn)
+                model = recalibrate_bn(compress(model, k, calib, loss_fn), calib)
                 save_checkpoint(layout.compressed(k), {"model_config": model.cfg.to_dict(), "model": model.state_dict(),
                                                        "epoch": 0, "history": [], "best_map50": -1.0,
                                                        "compressed_from": str(current)})

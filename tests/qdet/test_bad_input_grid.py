@@ -28,6 +28,11 @@ def ws(tmp_path: Path, synth_data: Path, trained_run, tiny_onnx: Path) -> Path:
     shutil.copytree(synth_data, tmp_path / "data", ignore=shutil.ignore_patterns(".cache"))
     shutil.copytree(trained_run.out, tmp_path / "run")
     shutil.copy(tiny_onnx, tmp_path / "model.onnx")
+    from quant_models.checkpoint import save_checkpoint
+    from quant_models.models import build_model, default_config
+
+    floating = build_model(default_config("tinydet", 4, bits=None, width=0.5))  # a float checkpoint
+    save_checkpoint(tmp_path / "float.pt", {"model_config": floating.cfg.to_dict(), "model": floating.state_dict()})
     # A build whose steps folder is a file; one whose sim folder is a file; one that is only started.
     (tmp_path / "stepsfile").mkdir()
     BuildLayout(tmp_path / "stepsfile").steps_dir.write_text("a file where the checkpoints go\n")
@@ -192,6 +197,33 @@ CASES = [
     ("search-empty-widths", ["search", "--data", "{ws}/data", "--out", "{ws}/new", "--widths", ""], "widths"),
     ("search-best-no-search", ["search-best", "{ws}/adir"], "adir"),
     ("search-best-top-0", ["search-best", "{ws}/adir", "--top", "0"], "--top"),
+    # prune, lowrank: refused before a data set is read or OUT is created (the run's l0 has 8 channels)
+    ("prune-ratio-high", ["prune", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/p", "--ratio", "1.5"],
+     "--ratio 1.5"),
+    ("prune-ratio-zero", ["prune", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/p", "--ratio", "0"],
+     "--ratio 0"),
+    ("prune-empties-a-layer", ["prune", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/p"],
+     "would remove every channel"),
+    ("prune-missing", ["prune", "{ws}/c.pt", "--data", "{ws}/data", "--out", "{ws}/p"], "c.pt"),
+    ("prune-data-not-a-set", ["prune", "{ws}/run/best.pt", "--data", "{ws}/adir", "--out", "{ws}/p"], "adir"),
+    ("prune-out-file", ["prune", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/afile"], "afile"),
+    ("prune-importance", ["prune", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/p", "--importance",
+                          "random"], "--importance"),
+    ("prune-steps-0", ["prune", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/p", "--steps", "0"],
+     "--steps"),
+    ("prune-hardware-unbuilt", ["prune", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/p",
+                                "--round-to", "4", "--hardware", "{ws}/started"], "estimates"),
+    ("lowrank-rank-too-large", ["lowrank", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/l", "--rank",
+                                "l3=999"], "larger than the layer allows"),
+    ("lowrank-rank-syntax", ["lowrank", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/l", "--rank",
+                             "3:8"], "--rank"),
+    ("lowrank-no-method", ["lowrank", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/l"], "exactly one of"),
+    ("lowrank-energy", ["lowrank", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/l", "--energy", "2"],
+     "--energy"),
+    ("lowrank-layers", ["lowrank", "{ws}/run/best.pt", "--data", "{ws}/data", "--out", "{ws}/l", "--macs", "0.5",
+                        "--layers", "a,b"], "--layers"),
+    ("lowrank-float", ["lowrank", "{ws}/float.pt", "--data", "{ws}/data", "--out", "{ws}/l", "--macs", "0.5"],
+     "float"),
     # boards
     ("boards-unknown-option", ["boards", "--bogus"], "--bogus"),
 ]
