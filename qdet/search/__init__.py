@@ -1,0 +1,1 @@
+"""``qdet search``: a hardware-aware multi-objective co-design search on Optuna (space, trial, study, report)."""
