@@ -10,6 +10,14 @@ import typer
 from qdet.console import done, say
 
 CKPT_HELP = "A quantized checkpoint written by qdet train (RUN/best.pt); it is also the distillation teacher."
+# The fine-tuning options both commands take.
+Epochs = Annotated[int, typer.Option(help="Fine-tuning epochs (per step).")]
+BatchSize = Annotated[int, typer.Option(help="Batch size.")]
+Lr = Annotated[float, typer.Option(help="Peak fine-tuning learning rate.")]
+KdWeight = Annotated[float, typer.Option(help="Weight of the distillation loss (teacher: CHECKPOINT).")]
+Device = Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")]
+Seed = Annotated[int, typer.Option(help="Seed.")]
+Overwrite = Annotated[bool, typer.Option(help="Replace another compression run in OUT.")]
 
 
 def _finetune(epochs: int, batch_size: int, lr: float, kd_weight: float, device: str, seed: int):
@@ -63,13 +71,13 @@ def prune(
     round_to: Annotated[int, typer.Option(help="Keep channel counts multiples of this (folding divisors).")] = 8,
     hardware: Annotated[Optional[Path], typer.Option(help="A build of CHECKPOINT (qdet build): prune the layers its "
                                                           "folding makes costly (LUTs) harder.")] = None,
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per step.")] = 2,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
-    lr: Annotated[float, typer.Option(help="Peak fine-tuning learning rate.")] = 1e-3,
-    kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss (teacher: CHECKPOINT).")] = 1.0,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    overwrite: Annotated[bool, typer.Option(help="Replace another compression run in OUT.")] = False,
+    epochs: Epochs = 2,
+    batch_size: BatchSize = 32,
+    lr: Lr = 1e-3,
+    kd_weight: KdWeight = 1.0,
+    device: Device = "cpu",
+    seed: Seed = 0,
+    overwrite: Overwrite = False,
 ) -> None:
     """Structured channel pruning with dependency tracking (Torch-Pruning), iteratively, each step fine-tuned with
     distillation from the unpruned model. The result is an ordinary checkpoint with its channel plan.
@@ -121,13 +129,13 @@ def lowrank(
     tucker: Annotated[bool, typer.Option(help="Tucker-2 (1x1, kxk, 1x1) instead of an SVD pair.")] = False,
     mid_bits: Annotated[Optional[int], typer.Option(help="Bits of the signed activations between factors "
                                                          "(default: the layer's activation bits).")] = None,
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs.")] = 2,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
-    lr: Annotated[float, typer.Option(help="Peak fine-tuning learning rate.")] = 1e-3,
-    kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss (teacher: CHECKPOINT).")] = 1.0,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    overwrite: Annotated[bool, typer.Option(help="Replace another compression run in OUT.")] = False,
+    epochs: Epochs = 2,
+    batch_size: BatchSize = 32,
+    lr: Lr = 1e-3,
+    kd_weight: KdWeight = 1.0,
+    device: Device = "cpu",
+    seed: Seed = 0,
+    overwrite: Overwrite = False,
 ) -> None:
     """Low-rank factorization of kxk convs (truncated SVD or Tucker-2), fine-tuned with distillation. The factors
     are quantized convs with signed activations between them; the model exports, builds and simulates as any.

@@ -100,3 +100,23 @@ def test_hardware_ratios_prune_costly_layers_harder_and_the_same_share_in_total(
     assert max(ratios.values()) <= 0.9
     removed = sum(ratios[i] * ch for i, ch in enumerate(channels)) / sum(channels)
     assert removed == pytest.approx(0.5, abs=1e-6)
+
+
+def test_bn_importance_removes_the_smallest_gammas_and_taylor_needs_a_loss():
+    torch.manual_seed(3)
+    model = build_model(default_config("tinydet", 3, input_size=SIZE)).eval()
+    gamma = model.layers[2].bn.weight
+    with torch.no_grad():
+        gamma.copy_(torch.linspace(1.0, 2.0, len(gamma)))
+        gamma[::2] = 1e-3  # the even channels carry (almost) nothing
+    ratios = {i: (0.5 if i == 2 else 0.0) for i in range(len(model.plan))}
+    pruned = prune_model(model, 0.5, importance="bn", layer_ratios=ratios)
+    odd = list(range(1, len(gamma), 2))
+    assert torch.equal(pruned.layers[2].bn.weight, gamma[odd])
+    with pytest.raises(CompressError, match="taylor needs a loss"):
+        prune_model(model, 0.5, importance="taylor")
+    images = torch.rand(2, 3, *SIZE) * 255
+    taylor = prune_model(model, 0.5, importance="taylor", loss_fn=lambda m: m(images).square().mean())
+    assert taylor.cfg.channels == (8, 16, 32, 32, 32)
+    with pytest.raises(CompressError, match="--importance 'random'"):
+        prune_model(model, 0.5, importance="random")
