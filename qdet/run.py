@@ -15,7 +15,6 @@ detections.png, driver.json).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
