@@ -130,7 +130,7 @@ def main() -> None:
             from quant_models.checkpoint import load_model
             from quant_models.compress.schedule import match_layer_costs
 
-            costs = match_layer_costs(load_model(BASE)[0], weighted_layer_costs(BuildLayout(base_build["build"])))
+            costs = match_layer_costs(load_model(BASE)[0], weighted_layer_costs(BuildLayout(Path(base_build["build"]))))
             cfg = PruneConfig(checkpoint=BASE, data=DATA, out=work / "pruned_hw", ratio=args.ratio, steps=args.steps,
                               layer_costs=costs, finetune=ft)
         done = Path(cfg.out) / "best.pt"
