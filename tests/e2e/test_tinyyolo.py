@@ -1,8 +1,8 @@
 """tinyyolo W4A4 end to end at a small width: train, export, build for pynq-z2 and ultra96-v2 (residual adds,
-forks, an upsample + concat neck, two heads), verify against the Brevitas checkpoint on both outputs, simulate
-bit-exact on both output ports under random backpressure (8 frames), and at the estimated rate without it; on
-pynq-z2 also C-simulate the HLS C++ bit-exact on 16 frames and `qdet run` the val split on it (qdet eval's
-detections and mAP)."""
+forks, an upsample + concat neck, two heads), verify against the Brevitas checkpoint on both outputs. pynq-z2's build
+is also simulated bit-exact on both output ports under random backpressure (8 frames) and at the estimated rate
+without it, C-simulated bit-exact on 16 frames and `qdet run` on the val split (qdet eval's detections and mAP);
+ultra96-v2's (another folding and FIFO sizing of the same graph) is mapped to RTL kernels with both output ports."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from tests.e2e.zoo_builds import (C_FRAMES, build_verified, c_simulate, run_matches_eval, simulate_both_ways,
-                                  train_and_export)
+from tests.e2e.zoo_builds import (C_FRAMES, build_verified, c_simulate, map_to_rtl, run_matches_eval,
+                                  simulate_both_ways, train_and_export)
 from tests.tools import require_simulator
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,6 @@ def tinyyolo(synth_data, tmp_path_factory):
 def test_tinyyolo_builds_verifies_and_simulates_bit_exact_on_both_heads(capsys, tinyyolo, synth_data, board):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    require_simulator("verilator")
     root, checkpoint, onnx = tinyyolo
     # On pynq-z2 the build also C-simulates its HLS C++: 16 distinct golden frames.
     verify = C_FRAMES if board == "pynq-z2" else 4
@@ -46,10 +45,15 @@ def test_tinyyolo_builds_verifies_and_simulates_bit_exact_on_both_heads(capsys, 
     sizing = json.loads(layout.fifo_sizing.read_text())
     assert any(r["join"].startswith("ElementwiseAdd") for r in sizing.values())
     assert any(r["join"].startswith("StreamingConcat") for r in sizing.values())
+    if board != "pynq-z2":
+        # The second board differs in its folding, FIFO sizing and budget (checked above); the kernels'
+        # bit-exactness over foldings is tests/sim's, so a second whole-network compile would repeat it.
+        assert {"m_axis", "m1_axis"} <= set(map_to_rtl(layout)["ports"])  # one output port per head
+        return
+    require_simulator("verilator")
     simulate_both_ways(capsys, layout, frames=8, seed=3)
     assert {"m_axis", "m1_axis"} <= set(layout.read_manifest()["ports"])  # one output port per head
-    if board == "pynq-z2":
-        c_simulate(capsys, layout)
-        # Both heads through the C simulation as a board, decoded on the host: qdet eval's detections and mAP.
-        report = run_matches_eval(capsys, layout, synth_data, checkpoint, root / "eval")
-        assert report["detections"] > 0 and report["images"] == 16
+    c_simulate(capsys, layout)
+    # Both heads through the C simulation as a board, decoded on the host: qdet eval's detections and mAP.
+    report = run_matches_eval(capsys, layout, synth_data, checkpoint, root / "eval")
+    assert report["detections"] > 0 and report["images"] == 16

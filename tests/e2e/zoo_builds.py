@@ -51,6 +51,18 @@ def simulate_both_ways(capsys, layout, frames: int, seed: int) -> None:
     assert result["mismatches"] == 0 and result["ratio_to_estimate"] <= 1.10, result
 
 
+def map_to_rtl(layout) -> dict:
+    """Generate the build's RTL without simulating it: every node maps to a kernel and the top has one output port
+    per model output; returns the manifest."""
+    from hls.gen import generate_rtl
+
+    generate_rtl(layout)
+    manifest = layout.read_manifest()
+    outputs = json.loads(layout.io_spec.read_text())["outputs"]
+    assert len([p for p in manifest["ports"] if p != "s_axis"]) == len(outputs), manifest["ports"]
+    return manifest
+
+
 C_FRAMES = 16  # golden frames the C simulation of a zoo build streams (all distinct)
 
 
