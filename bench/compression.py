@@ -1,25 +1,27 @@
 """Compression benchmark: tinydet W4A4 pruned and factorized, next to the unpruned model on the same budget, each
 built for pynq-z2 at the unpruned model's FPS and synthesized by yosys.
 
-Rows (one run, one data set and seed):
-- ``unpruned``: the CPU accuracy bench's tinydet W4A4 (8 epochs), the starting point of every compression;
-- ``unpruned, same budget``: the same model trained from scratch for 8 + K x E epochs, the budget a compressed
-  row has in total (8 epochs, then K fine-tuning steps of E epochs);
+Rows (one run, one data set and seed; the data set is the CPU accuracy bench's, 1200 synthetic 128x128 images):
+- ``unpruned``: tinydet W4A4 trained ``--base-epochs`` epochs, the starting point (and distillation teacher) of
+  every compression;
+- ``unpruned, same budget``: the same model trained from scratch for base + K x E epochs, the budget a compressed
+  row has in total (the base epochs, then K fine-tuning steps of E epochs);
 - ``pruned 50%``: ``qdet prune`` by 0.5 in K steps of E epochs, distilled from the unpruned model;
 - ``pruned 50%, hardware-aware``: the same with ``--hardware`` (ratios from the unpruned build's LUT estimates);
 - ``low-rank SVD`` / ``low-rank Tucker-2``: ``qdet lowrank --macs M`` (one step of K x E epochs).
+Every trained row keeps its best val checkpoint (``best.pt``: compressed steps and the same-budget row alike).
 Each row: params, MACs, BOPs, val mAP@0.5 and mAP@0.5:0.95 (``qdet eval``), and its build at ``--target-fps`` the
 unpruned build's max FPS: estimated FPS, LUT estimate, yosys LUT / FF / BRAM18 / DSP. The acceptance check: the
 pruned row within 2 mAP@0.5 points of the same-budget unpruned one, and >= 35% fewer yosys LUTs.
 
-    python -m bench.compression [--steps 2] [--epochs 2] [--macs 0.5] [--no-synth] [--work bench/work/compression]
+    python -m bench.compression [--base-epochs 24] [--steps 2] [--epochs 12] [--macs 0.5] [--no-synth]
+    python -m bench.compression --part reference   # only the same-budget row (run beside the rest on a 2nd core)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,10 +30,8 @@ from typing import Any
 from bench.accuracy import RESULTS, _machine
 from quant_models.plots import png_figure
 
-ACCURACY_WORK = Path("bench/work/accuracy_cpu-arch")
-DATA = ACCURACY_WORK / "data"
-BASE = ACCURACY_WORK / "w4a4" / "best.pt"
-BASE_EPOCHS, BASE_BATCH, BASE_LR = 8, 32, 3e-3  # the accuracy bench's cpu-arch budget
+DATA_IMAGES, DATA_SEED, DATA_SIZE = 1200, 0, (128, 128)  # the accuracy bench's cpu-arch data set (same bytes)
+BASE_BATCH, BASE_LR = 32, 3e-3  # the accuracy bench's cpu-arch batch and learning rate
 BOARD = "pynq-z2"
 _T0 = time.perf_counter()
 
@@ -40,7 +40,7 @@ def log(msg: str) -> None:
     print(f"[{time.perf_counter() - _T0:7.1f} s] {msg}", flush=True)
 
 
-def build(name: str, ckpt: Path, work: Path, target_fps: float | None, synth: bool) -> dict[str, Any]:
+def build(name: str, ckpt: Path, work: Path, target_fps: float | None, synth: bool, data: Path) -> dict[str, Any]:
     """Export, build (verified on 4 val images), and optionally generate RTL + yosys; the build's figures."""
     from flows.build import BuildLayout
     from flows.config import FlowConfig
@@ -56,7 +56,7 @@ def build(name: str, ckpt: Path, work: Path, target_fps: float | None, synth: bo
         onnx.parent.mkdir(parents=True, exist_ok=True)
         export_checkpoint(ckpt, onnx)
         log(f"{name}: building for {BOARD} at {'max FPS' if target_fps is None else f'{target_fps:.1f} FPS'}")
-        run_flow(onnx, FlowConfig(out=out, board=BOARD, target_fps=target_fps, verify_images=4, verify_data=DATA,
+        run_flow(onnx, FlowConfig(out=out, board=BOARD, target_fps=target_fps, verify_images=4, verify_data=data,
                                   checkpoint=ckpt, overwrite=True), DEFAULT_STEPS)
     est = layout.read_estimates()
     row: dict[str, Any] = {"build": str(out), "fps": est["fps"], "lut_est": est["lut"], "bram18_est": est["bram18"],
@@ -72,57 +72,74 @@ def build(name: str, ckpt: Path, work: Path, target_fps: float | None, synth: bo
     return row
 
 
-def figures(name: str, ckpt: Path) -> dict[str, Any]:
+def figures(name: str, ckpt: Path, data: Path) -> dict[str, Any]:
     from quant_models.checkpoint import load_model
     from quant_models.complexity import model_complexity
     from quant_models.evaluate import evaluate_checkpoint
 
     model, _ = load_model(ckpt)
     cost = model_complexity(model)
-    report = evaluate_checkpoint(ckpt, DATA, out=ckpt.parent / "eval")
+    report = evaluate_checkpoint(ckpt, data, out=ckpt.parent / "eval")
     return {"name": name, "checkpoint": str(ckpt), "channels": [c.out_ch for c in model.plan],
             "factors": [f.to_dict() for f in model.cfg.factors], "params": cost.params, "macs": cost.macs,
             "bops": cost.bops, "weight_bits": cost.weight_memory_bits, "map50": report.result.map50,
             "map50_95": report.result.map50_95}
 
 
-def main() -> None:
-    from quant_models.compress import FineTune, LowRankConfig, PruneConfig, lowrank, prune
+def train_tinydet(data: Path, out: Path, epochs: int) -> Path:
+    """tinydet W4A4 from scratch on the bench's budget (resumes a killed run); its best val checkpoint."""
+    from quant_models.run_layout import RunLayout
     from quant_models.train import TrainConfig, train
 
+    run = RunLayout(out)
+    if not run.is_finished():
+        log(f"{out.name}: training tinydet W4A4 {epochs} epochs from scratch")
+        train(TrainConfig(data=data, out=out, model="tinydet", bits="w4a4", epochs=epochs, batch_size=BASE_BATCH,
+                          lr=BASE_LR, seed=0, progress=False, resume=run.last.is_file()))
+    return run.best
+
+
+def main() -> None:
+    from quant_models.compress import FineTune, LowRankConfig, PruneConfig, lowrank, prune
+    from quant_models.data import generate_synthetic
+    from quant_models.data.layout import detect_layout
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base-epochs", type=int, default=24, help="the unpruned model's training epochs")
     ap.add_argument("--steps", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs per step")
+    ap.add_argument("--epochs", type=int, default=12, help="fine-tuning epochs per step")
+    ap.add_argument("--ft-lr", type=float, default=1e-3, help="fine-tuning learning rate (every compressed row)")
     ap.add_argument("--ratio", type=float, default=0.5)
     ap.add_argument("--macs", type=float, default=0.5, help="low-rank rows: the factors' share of a layer's MACs")
     ap.add_argument("--no-synth", action="store_true")
+    ap.add_argument("--part", choices=("all", "reference"), default="all",
+                    help="reference: only train the same-budget row (the rest trains it last when it is missing)")
     ap.add_argument("--work", type=Path, default=Path("bench/work/compression"))
     args = ap.parse_args()
-    if not BASE.is_file():
-        raise SystemExit(f"{BASE} is missing: run `python -m bench.accuracy --section cpu-arch` first")
     work, tick = args.work, time.perf_counter()
-    work.mkdir(parents=True, exist_ok=True)
+    data = work / "data"
+    if not all(detect_layout(data, s) for s in ("train", "val")):
+        generate_synthetic(data, DATA_IMAGES, DATA_SEED, DATA_SIZE, "coco", 0.2, overwrite=True, workers=2)
     extra = args.steps * args.epochs
-    ft = FineTune(epochs=args.epochs, batch_size=BASE_BATCH, lr=1e-3, progress=False)
-    runs: list[tuple[str, Path]] = [("unpruned", BASE)]
     same = work / "unpruned_same_budget"
-    if not (same / "last.pt").is_file():
-        log(f"unpruned, same budget: training {BASE_EPOCHS + extra} epochs from scratch")
-        train(TrainConfig(data=DATA, out=same, model="tinydet", bits="w4a4", epochs=BASE_EPOCHS + extra,
-                          batch_size=BASE_BATCH, lr=BASE_LR, seed=0, progress=False, overwrite=True))
-    runs.append(("unpruned, same budget", same / "last.pt"))
-    base_build = build("unpruned", BASE, work, None, not args.no_synth)
+    if args.part == "reference":
+        train_tinydet(data, same, args.base_epochs + extra)
+        return
+    base = train_tinydet(data, work / "unpruned", args.base_epochs)
+    ft = FineTune(epochs=args.epochs, batch_size=BASE_BATCH, lr=args.ft_lr, progress=False)
+    runs: list[tuple[str, Path]] = [("unpruned", base)]
+    base_build = build("unpruned", base, work, None, not args.no_synth, data)
     fps = base_build["fps"]
     for name, cfg in (
-            ("pruned 50%", PruneConfig(checkpoint=BASE, data=DATA, out=work / "pruned", ratio=args.ratio,
+            ("pruned 50%", PruneConfig(checkpoint=base, data=data, out=work / "pruned", ratio=args.ratio,
                                         steps=args.steps, finetune=ft)),
             ("pruned 50%, hardware-aware", "hardware"),
-            ("low-rank SVD", LowRankConfig(checkpoint=BASE, data=DATA, out=work / "lowrank_svd", macs=args.macs,
-                                            finetune=FineTune(epochs=extra, batch_size=BASE_BATCH, lr=1e-3,
+            ("low-rank SVD", LowRankConfig(checkpoint=base, data=data, out=work / "lowrank_svd", macs=args.macs,
+                                            finetune=FineTune(epochs=extra, batch_size=BASE_BATCH, lr=args.ft_lr,
                                                               progress=False))),
-            ("low-rank Tucker-2", LowRankConfig(checkpoint=BASE, data=DATA, out=work / "lowrank_tucker",
+            ("low-rank Tucker-2", LowRankConfig(checkpoint=base, data=data, out=work / "lowrank_tucker",
                                                 macs=args.macs, tucker=True,
-                                                finetune=FineTune(epochs=extra, batch_size=BASE_BATCH, lr=1e-3,
+                                                finetune=FineTune(epochs=extra, batch_size=BASE_BATCH, lr=args.ft_lr,
                                                                   progress=False)))):
         if cfg == "hardware":
             from flows.build import BuildLayout
@@ -130,26 +147,28 @@ def main() -> None:
             from quant_models.checkpoint import load_model
             from quant_models.compress.schedule import match_layer_costs
 
-            costs = match_layer_costs(load_model(BASE)[0], weighted_layer_costs(BuildLayout(Path(base_build["build"]))))
-            cfg = PruneConfig(checkpoint=BASE, data=DATA, out=work / "pruned_hw", ratio=args.ratio, steps=args.steps,
+            costs = match_layer_costs(load_model(base)[0], weighted_layer_costs(BuildLayout(Path(base_build["build"]))))
+            cfg = PruneConfig(checkpoint=base, data=data, out=work / "pruned_hw", ratio=args.ratio, steps=args.steps,
                               layer_costs=costs, finetune=ft)
         done = Path(cfg.out) / "best.pt"
         if not done.is_file():
             log(f"{name}: compressing")
             (prune if isinstance(cfg, PruneConfig) else lowrank)(cfg)
         runs.append((name, done))
+    runs.insert(1, ("unpruned, same budget", train_tinydet(data, same, args.base_epochs + extra)))
     rows = []
     for name, ckpt in runs:
-        row = figures(name, ckpt)
+        row = figures(name, ckpt, data)
         row.update(base_build if name == "unpruned" else build(name.replace(" ", "_").replace(",", "").replace("%", ""),
-                                                                ckpt, work, fps, not args.no_synth))
+                                                                ckpt, work, fps, not args.no_synth, data))
         rows.append(row)
         log(f"{name}: mAP@0.5 {row['map50']:.4f}, {row['macs']:,} MACs, {row['fps']:.1f} FPS, "
             f"LUT est {row['lut_est']:,.0f}, yosys {row['synth'] and row['synth']['lut']}")
     record = {"measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": _machine(),
               "board": BOARD, "target_fps": fps, "steps": args.steps, "epochs": args.epochs, "ratio": args.ratio,
-              "macs": args.macs, "base_epochs": BASE_EPOCHS, "seconds": time.perf_counter() - tick, "rows": rows,
-              "checks": checks(rows)}
+              "macs": args.macs, "base_epochs": args.base_epochs, "ft_lr": args.ft_lr,
+              "seconds": time.perf_counter() - tick,
+              "rows": rows, "checks": checks(rows)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "compression.json").write_text(json.dumps(record, indent=2) + "\n")
     (RESULTS / "compression.md").write_text(to_markdown(record))
@@ -158,17 +177,20 @@ def main() -> None:
 
 
 def checks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The acceptance checks, for each 50%-pruned row (uniform and hardware-aware)."""
     by = {r["name"]: r for r in rows}
-    ref, pruned = by["unpruned, same budget"], by["pruned 50%"]
-    out = [{"check": "pruned 50% within 2 mAP@0.5 points of the unpruned model on the same budget",
-            "measured": f"{100 * (ref['map50'] - pruned['map50']):+.2f} points",
-            "pass": 100 * (ref["map50"] - pruned["map50"]) <= 2.0}]
-    if ref.get("synth") and pruned.get("synth"):
-        base_lut = by["unpruned"]["synth"]["lut"]
-        saved = 1 - pruned["synth"]["lut"] / base_lut
-        out.append({"check": "pruned 50% at the unpruned FPS uses >= 35% fewer LUTs (yosys)",
-                    "measured": f"{100 * saved:.1f}% fewer ({pruned['synth']['lut']:,} vs {base_lut:,})",
-                    "pass": saved >= 0.35})
+    ref, out = by["unpruned, same budget"], []
+    for name in ("pruned 50%", "pruned 50%, hardware-aware"):
+        pruned = by[name]
+        out.append({"check": f"{name} within 2 mAP@0.5 points of the unpruned model on the same budget",
+                    "measured": f"{100 * (ref['map50'] - pruned['map50']):+.2f} points below",
+                    "pass": 100 * (ref["map50"] - pruned["map50"]) <= 2.0})
+        if by["unpruned"].get("synth") and pruned.get("synth"):
+            base_lut = by["unpruned"]["synth"]["lut"]
+            saved = 1 - pruned["synth"]["lut"] / base_lut
+            out.append({"check": f"{name} at the unpruned FPS uses >= 35% fewer LUTs (yosys)",
+                        "measured": f"{100 * saved:.1f}% fewer ({pruned['synth']['lut']:,} vs {base_lut:,})",
+                        "pass": saved >= 0.35})
     return out
 
 
@@ -177,12 +199,13 @@ def to_markdown(record: dict[str, Any]) -> str:
              f"Measured {record['measured']} on {record['machine']}, {record['seconds'] / 60:.1f} min. Data: the "
              f"CPU accuracy bench's synthetic 128x128 set (1200 images, 80/20). The unpruned model trained "
              f"{record['base_epochs']} epochs; every compressed row starts from it and fine-tunes "
-             f"{record['steps']} x {record['epochs']} epochs with distillation from it (pruning: "
+             f"{record['steps']} x {record['epochs']} epochs (lr {record['ft_lr']:g}) with distillation from it "
+             "(pruning: "
              f"{record['steps']} steps; low-rank: one step of {record['steps'] * record['epochs']} epochs, factors at "
              f"{record['macs']:g} of each layer's MACs). 'unpruned, same budget' trains from scratch for all "
              f"{record['base_epochs'] + record['steps'] * record['epochs']} epochs. Builds: {record['board']} at "
              f"--target-fps {record['target_fps']:.1f} (the unpruned model's max FPS); LUT est. is FINN's model, "
-             "yosys is synth_xilinx. mAP is `qdet eval` on the val split.", "",
+             "yosys is synth_xilinx. mAP is `qdet eval` on the val split; every trained row is its best val checkpoint.", "",
              "| model | channels | factors | params | MACs | BOPs | mAP@0.5 | mAP@0.5:0.95 | FPS (est.) | LUT est. | "
              "LUT yosys | FF yosys | BRAM18 yosys | DSP |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in record["rows"]:
