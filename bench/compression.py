@@ -183,7 +183,7 @@ def checks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for name in ("pruned 50%", "pruned 50%, hardware-aware"):
         pruned = by[name]
         out.append({"check": f"{name} within 2 mAP@0.5 points of the unpruned model on the same budget",
-                    "measured": f"{100 * (ref['map50'] - pruned['map50']):+.2f} points below",
+                    "measured": f"{100 * (ref['map50'] - pruned['map50']):.2f} points below",
                     "pass": 100 * (ref["map50"] - pruned["map50"]) <= 2.0})
         if by["unpruned"].get("synth") and pruned.get("synth"):
             base_lut = by["unpruned"]["synth"]["lut"]
