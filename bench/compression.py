@@ -14,7 +14,7 @@ Each row: params, MACs, BOPs, val mAP@0.5 and mAP@0.5:0.95 (``qdet eval``), and 
 unpruned build's max FPS: estimated FPS, LUT estimate, yosys LUT / FF / BRAM18 / DSP. The acceptance check: the
 pruned row within 2 mAP@0.5 points of the same-budget unpruned one, and >= 35% fewer yosys LUTs.
 
-    python -m bench.compression [--base-epochs 24] [--steps 2] [--epochs 12] [--macs 0.5] [--no-synth]
+    python -m bench.compression [--base-epochs 48] [--ft-lr 3e-3] [--steps 2] [--epochs 12] [--macs 0.5] [--no-synth]
     python -m bench.compression --part reference   # only the same-budget row (run beside the rest on a 2nd core)
 """
 
@@ -105,10 +105,10 @@ def main() -> None:
     from quant_models.data.layout import detect_layout
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base-epochs", type=int, default=24, help="the unpruned model's training epochs")
+    ap.add_argument("--base-epochs", type=int, default=48, help="the unpruned model's training epochs")
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=12, help="fine-tuning epochs per step")
-    ap.add_argument("--ft-lr", type=float, default=1e-3, help="fine-tuning learning rate (every compressed row)")
+    ap.add_argument("--ft-lr", type=float, default=3e-3, help="fine-tuning learning rate (every compressed row)")
     ap.add_argument("--ratio", type=float, default=0.5)
     ap.add_argument("--macs", type=float, default=0.5, help="low-rank rows: the factors' share of a layer's MACs")
     ap.add_argument("--no-synth", action="store_true")
