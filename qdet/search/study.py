@@ -134,7 +134,7 @@ class SearchLayout:
 
     def trial(self, number: int) -> Path:
         """Trial ``number``'s folder: its runs, model, build and log."""
-        return self.root / "trials" / f"{number:04d}"
+        return self.trials_dir / f"{number:04d}"
 
     @property
     def trials_dir(self) -> Path:
