@@ -27,7 +27,7 @@ def estimate(model, board: Board, clock_mhz: float) -> dict[str, Any]:
     layers = []
     for node in model.graph.node:
         op = getCustomOp(node)
-        est = node_estimate(op, part)
+        est = node_estimate(op, part, model)
         layers.append({"name": node.name, "op_type": node.op_type, **folding_of_node(op), **est})
     ii = max(layer["cycles"] for layer in layers)
     bottleneck = next(layer["name"] for layer in layers if layer["cycles"] == ii)
@@ -56,6 +56,8 @@ def folding_of_node(op) -> dict[str, int | str]:
     out: dict[str, int | str] = {k: int(op.get_nodeattr(k)) for k in FOLDING_ATTRS if k in types}
     if "ram_style" in types and ("MW" in types or "Kernel" in types):  # MVAU, VVAU
         out["ram_style"] = str(op.get_nodeattr("ram_style"))
+    if "MW" in types and str(op.get_nodeattr("resType")) in ("lut", "dsp"):  # an MVAU's MAC lanes, when chosen
+        out["resType"] = str(op.get_nodeattr("resType"))
     return out
 
 

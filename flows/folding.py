@@ -102,9 +102,17 @@ def _with_memories(cands: list[dict[str, dict[str, int | str]]], name: str, ram_
     return [{**c, name: {**c[name], "ram_style": style}} for c in cands for style in ram_styles]
 
 
-def _candidates(model, node, ram_styles: tuple[str, ...] = ("auto",)) -> list[dict[str, dict[str, int | str]]]:
+def mac_kinds_for(budget: Resources) -> tuple[str, ...]:
+    """The MVAU MAC lane kinds a board offers (FINN's ``resType``): LUT products everywhere, DSP-packed products
+    where the budget has DSP slices."""
+    return ("lut", "dsp") if budget.dsp > 0 else ("lut",)
+
+
+def _candidates(model, node, ram_styles: tuple[str, ...] = ("auto",), mac_kinds: tuple[str, ...] = ("auto",)
+                ) -> list[dict[str, dict[str, int | str]]]:
     """Legal attribute assignments for the group led by ``node`` ({node name: {attr: value}}); weighted layers
-    also get each of ``ram_styles`` for their weight memory."""
+    also get each of ``ram_styles`` for their weight memory, MVAUs each of ``mac_kinds`` for their MAC lanes
+    (none added for "auto" alone: FINN's models and the generator's default then apply)."""
     from qonnx.custom_op.registry import getCustomOp
 
     op = getCustomOp(node)
@@ -112,7 +120,10 @@ def _candidates(model, node, ram_styles: tuple[str, ...] = ("auto",)) -> list[di
     if kind == "MVAU":
         mw, mh = op.get_nodeattr("MW"), op.get_nodeattr("MH")
         out = [{node.name: {"PE": pe, "SIMD": simd}} for pe, simd in itertools.product(divisors(mh), divisors(mw))]
-        return _with_memories([c for c in out if _width_ok(op, c[node.name])], node.name, ram_styles)
+        out = [c for c in out if _width_ok(op, c[node.name])]
+        if tuple(mac_kinds) != ("auto",):
+            out = [{node.name: {**c[node.name], "resType": k}} for c in out for k in mac_kinds]
+        return _with_memories(out, node.name, ram_styles)
     if kind == "VVAU":
         return _with_memories(_depthwise_candidates(model, node, op, kind), node.name, ram_styles)
     if kind == "Pool":
@@ -194,16 +205,24 @@ def set_attrs(model, attrs: dict[str, dict[str, int]]) -> None:
             op.set_nodeattr(key, value)
 
 
-def node_estimate(op, part: str) -> dict[str, float]:
-    """FINN's estimates for one specialized node: cycles, LUT, BRAM18, URAM, DSP."""
+def node_estimate(op, part: str, model=None) -> dict[str, float]:
+    """The estimates for one specialized node: cycles, LUT, BRAM18, URAM, DSP. FINN's models, except for an MVAU
+    whose MAC lanes the folder chose (``resType`` "lut" or "dsp"): qdet's calibrated model
+    (:func:`flows.mac_costs.mvau_estimate`; ``model``, the graph, lets its weights decide the DSP packing)."""
+    from flows.mac_costs import mvau_estimate
+
+    if op.onnx_node.op_type.startswith("MVAU") and (ours := mvau_estimate(op, part, model)) is not None:
+        return ours
     return {"cycles": int(op.get_exp_cycles()), "lut": float(op.lut_estimation(part)),
             "bram18": float(op.bram_estimation(part)), "uram": float(op.uram_estimation(part)),
             "dsp": float(op.dsp_estimation(part))}
 
 
-def enumerate_groups(model, part: str, ram_styles: tuple[str, ...] = ("auto",)) -> list[Group]:
-    """Every foldable group of the (specialized) graph with all its legal options, costed by FINN's models;
-    ``ram_styles`` are the weight memory styles to consider (see :func:`ram_styles_for`).
+def enumerate_groups(model, part: str, ram_styles: tuple[str, ...] = ("auto",),
+                     mac_kinds: tuple[str, ...] = ("auto",)) -> list[Group]:
+    """Every foldable group of the (specialized) graph with all its legal options, costed by :func:`node_estimate`;
+    ``ram_styles`` are the weight memory styles to consider (see :func:`ram_styles_for`), ``mac_kinds`` the MVAU
+    MAC lane kinds (see :func:`mac_kinds_for`).
 
     Leaves the model's attributes as they were."""
     from qonnx.custom_op.registry import getCustomOp
@@ -215,7 +234,7 @@ def enumerate_groups(model, part: str, ram_styles: tuple[str, ...] = ("auto",)) 
     for node in order:
         if node.name in grouped:
             continue
-        cands = _candidates(model, node, ram_styles)
+        cands = _candidates(model, node, ram_styles, mac_kinds)
         names = tuple(cands[0])
         saved = {n: {k: getCustomOp(model.get_node_from_name(n)).get_nodeattr(k) for k in cands[0][n]} for n in names}
         options, rejected = [], []
@@ -225,7 +244,7 @@ def enumerate_groups(model, part: str, ram_styles: tuple[str, ...] = ("auto",)) 
             if why:
                 rejected.append(f"{cand}: {why[0]}")
                 continue
-            ests = [node_estimate(getCustomOp(model.get_node_from_name(n)), part) for n in names]
+            ests = [node_estimate(getCustomOp(model.get_node_from_name(n)), part, model) for n in names]
             options.append(Option(tuple((n, tuple(sorted(cand[n].items()))) for n in names),
                                   max(e["cycles"] for e in ests), *(sum(e[r] for e in ests) for r in RESOURCES)))
         set_attrs(model, saved)

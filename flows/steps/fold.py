@@ -7,8 +7,9 @@ from pathlib import Path
 
 from flows.config import FlowConfig, FlowError
 from flows.estimates import folding_of
+from flows.mac_costs import MAC_KINDS
 from flows.folding import (RAM_STYLES, apply_folding, attrs_of, choose, choose_within, enumerate_groups, finn_rejects,
-                           fold_fixed, fold_max_fps, fold_target, ram_styles_for, with_attrs)
+                           fold_fixed, fold_max_fps, fold_target, mac_kinds_for, ram_styles_for, with_attrs)
 from boards.runtime.io_spec import IOSpec
 
 
@@ -56,11 +57,13 @@ def read_folding(path: Path) -> dict[str, dict[str, int]]:
     except (OSError, ValueError) as exc:
         raise FlowError(f"{path}: cannot read the folding file ({exc})") from exc
     ok = isinstance(data, dict) and all(
-        isinstance(v, dict) and all(isinstance(a, str) and (type(x) is int or (a == "ram_style" and x in RAM_STYLES))
+        isinstance(v, dict) and all(isinstance(a, str) and (type(x) is int or (a == "ram_style" and x in RAM_STYLES)
+                                                            or (a == "resType" and x in MAC_KINDS))
                                     for a, x in v.items()) for v in data.values())
     if not ok:
         raise FlowError(f"{path}: a folding file maps node names to {{attribute: integer}} (and \"ram_style\" to one "
-                        f"of {', '.join(RAM_STYLES)}), e.g. {{\"MVAU_hls_0\": {{\"PE\": 16, \"SIMD\": 3}}}}")
+                        f"of {', '.join(RAM_STYLES)}, \"resType\" to one of {', '.join(MAC_KINDS)}), e.g. "
+                        f"{{\"MVAU_hls_0\": {{\"PE\": 16, \"SIMD\": 3}}}}")
     return data
 
 
@@ -70,7 +73,7 @@ def step_fold(model, cfg: FlowConfig):
     out at other cycles than ours, ours is also folded for FINN's cycles, so the report can compare LUTs at the same
     throughput (see :func:`peer_comparison`: FINN failing never fails the build)."""
     part, budget = cfg.target.part, cfg.target.budget
-    groups = enumerate_groups(model, part, ram_styles_for(budget))
+    groups = enumerate_groups(model, part, ram_styles_for(budget), mac_kinds_for(budget))
     if cfg.folding is not None:
         options = fold_fixed(groups, read_folding(cfg.folding), budget)
         apply_folding(model, options)

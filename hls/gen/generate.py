@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from hls.gen.memfiles import mem_text, threshold_lines, weight_lines
+from hls.gen.memfiles import mem_text, packed_weight_lines, threshold_lines, weight_lines
 from hls.gen.ops import GenerateError, MVAUParams, ThresholdParams, pow2_bytes_width
 from hls.gen.stitch import Link, Stage, build_graph, output_port
 
@@ -157,7 +157,12 @@ def _render_top(stages: list[Stage], links: list[Link], ports: dict[str, dict]) 
 def _memories(stage: Stage) -> dict[str, str]:
     v = stage.view
     files = {}
-    if isinstance(v, MVAUParams):
+    if isinstance(v, MVAUParams) and v.mac_style == "dsp":
+        files[f"{v.name}_w.mem"] = mem_text(packed_weight_lines(v.weights, v.pe, v.simd, v.in_bits, v.w_bits,
+                                                                v.dsp_lanes, v.w_narrow))
+        if v.steps:
+            files[f"{v.name}_t.mem"] = mem_text(threshold_lines(v.thresholds, v.pe, v.acc_bits))
+    elif isinstance(v, MVAUParams):
         files[f"{v.name}_w.mem"] = mem_text(weight_lines(v.weights, v.pe, v.simd, v.w_bits))
         if v.steps:
             files[f"{v.name}_t.mem"] = mem_text(threshold_lines(v.thresholds, v.pe, v.acc_bits))
@@ -185,6 +190,8 @@ def stage_entry(s: Stage) -> dict:
         entry["mac_style"] = v.mac_style
         entry["ram_style"] = v.ram_style
         entry["tree_levels"] = v.tree_levels
+        if isinstance(v, MVAUParams) and v.mac_style == "dsp":
+            entry["dsp_lanes"] = v.dsp_lanes
     if s.role == "fifo":
         entry["fifo_depth"] = v.params()["DEPTH"]
     return entry
@@ -204,7 +211,7 @@ def plan_rtl(build: BuildView, config: GenConfig = GenConfig()):
     source = build.step_checkpoint(HARDWARE_STEP)
     board, clock = build.target()
     model = ModelWrapper(str(source))
-    stages, links = build_graph(model, config.mac_style)
+    stages, links = build_graph(model, config.mac_style, board.family.value)
     stages = [replace(s, view=replace(s.view, tree_levels=config.tree_levels)) if hasattr(s.view, "tree_levels")
               else s for s in stages]
     sources = _kernel_sources({s.view.kernel for s in stages})

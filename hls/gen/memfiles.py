@@ -26,6 +26,16 @@ def weight_lines(weights: np.ndarray, pe: int, simd: int, w_bits: int) -> list[s
     return pack_words(weight_lanes(weights, pe, simd), w_bits)
 
 
+def packed_weight_lines(weights: np.ndarray, pe: int, simd: int, in_bits: int, w_bits: int, lanes: int,
+                        narrow: bool) -> list[str]:
+    """A DSP-packed MVAU's ``W_FILE`` (hls/rtl/README.md, "DSP-packed MAC lanes"): NF*SF words, word nf*SF + sf,
+    lane (g, s) of :func:`hls.gen.dsp.packed_width` bits = sum_j W[sf*SIMD + s][nf*PE + g*lanes + j] * 2^(j*S)."""
+    from hls.gen.dsp import packed_weight_lanes, packed_width
+
+    packed = packed_weight_lanes(weight_lanes(weights, pe, simd), pe, simd, in_bits, w_bits, lanes)
+    return pack_words(packed, packed_width(lanes, in_bits, w_bits, narrow))
+
+
 def threshold_lanes(thresholds: np.ndarray, pe: int) -> np.ndarray:
     """Thresholds as (C/PE, PE*STEPS) lanes: line f, lane p*STEPS + k = T[f*PE + p][k]."""
     c, steps = thresholds.shape

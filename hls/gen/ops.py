@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from hls.gen.dsp import dsp_lanes, is_narrow
+
 
 class GenerateError(ValueError):
     """The folded graph cannot be turned into RTL (an unsupported node, a layout the kernels do not cover)."""
@@ -187,13 +189,15 @@ def mac_params(view) -> dict[str, int | str]:
             "RAM_STYLE": view.ram_style, "TREE_LEVELS": view.tree_levels}
 
 
-def mac_style_for(policy: str, in_bits: int, w_bits: int) -> str:
-    """The MVAU's MAC_STYLE under ``policy``: "auto" is "lut" when min(IN_BITS, W_BITS) <= 4 else "dsp".
-
-    Why: a product with a <= 4-bit operand is a handful of shifted partial products, cheaper in LUTs than a DSP
-    slice on the small Zynq parts; wider products are what DSP48s are for.
+def mac_style_for(policy: str, in_bits: int, w_bits: int, res_type: str = "auto") -> str:
+    """The MVAU's MAC_STYLE under ``policy``: "auto" follows the node's ``resType`` (FINN's attribute, which qdet's
+    folder sets to "lut" or "dsp" per layer when the board has DSPs); a node left at "auto" gets "lut" when
+    min(IN_BITS, W_BITS) <= 4 else "dsp" (a product with a <= 4-bit operand is a handful of shifted partial products;
+    wider ones are what DSP slices are for). "lut" and "dsp" force every layer.
     """
     if policy == "auto":
+        if res_type in ("lut", "dsp"):
+            return res_type
         return "lut" if min(in_bits, w_bits) <= 4 else "dsp"
     if policy not in ("lut", "dsp"):
         raise GenerateError(f"unknown MAC style {policy!r}: choose auto, lut or dsp")
@@ -247,10 +251,14 @@ class MVAUParams(Layer):
     thresholds: np.ndarray = field(default=None, repr=False, compare=False)
     ram_style: str = "auto"
     tree_levels: int = 0  # the generator's pipelining option (GenConfig.tree_levels)
+    dsp_lanes: int = 1  # MAC_STYLE "dsp": products per DSP multiplier (hls.gen.dsp)
+    w_narrow: bool = False  # no weight is -2^(W_BITS-1): the packed weight words are one bit narrower
     kernel = "qdet_mvau"
 
     @classmethod
-    def from_node(cls, model, node, mac_policy: str = "auto") -> MVAUParams:
+    def from_node(cls, model, node, mac_policy: str = "auto", family: str = "xcup") -> MVAUParams:
+        """The view of an ``MVAU_*`` node; ``family`` (yosys' synth_xilinx family of the board) sets how many
+        products share a DSP when the layer's MAC style is "dsp"."""
         a = _attrs(node)
         if a.get("binaryXnorMode", 0):
             raise GenerateError(f"{node.name} ({node.op_type}): binaryXnorMode is not supported")
@@ -281,12 +289,16 @@ class MVAUParams(Layer):
                                                      max(acc_hi, int(thresholds.max()))))
         else:
             out_bits = acc_bits
+        style = mac_style_for(mac_policy, in_bits, w_bits, _text(a.get("resType", "auto")))
+        narrow = is_narrow(weights, w_bits)
+        lanes = dsp_lanes(in_bits, w_bits, pe, family, narrow) if style == "dsp" else 1
         return cls(node.name, node.op_type, simd, in_bits, pe, out_bits, pixels * mw // simd, pixels * mh // pe,
                    out_signed, mw, mh, pe, simd, in_signed, w_bits, acc_bits, steps, int(a.get("ActVal", 0)),
-                   mac_style_for(mac_policy, in_bits, w_bits), weights, thresholds, ram_style_of(a))
+                   style, weights, thresholds, ram_style_of(a), dsp_lanes=lanes, w_narrow=narrow)
 
     def params(self) -> dict[str, int | str]:
-        return {"MW": self.mw, "MH": self.mh, "PE": self.pe, "SIMD": self.simd, **mac_params(self)}
+        return {"MW": self.mw, "MH": self.mh, "PE": self.pe, "SIMD": self.simd, **mac_params(self),
+                "DSP_LANES": self.dsp_lanes, "W_NARROW": int(self.w_narrow)}
 
 
 @dataclass(frozen=True)
@@ -433,15 +445,18 @@ VIEWS = {
 }
 
 
-def view_of(model, node, mac_policy: str = "auto") -> Layer:
-    """The typed view of one folded-graph node; raises :class:`GenerateError` naming an unsupported node."""
+def view_of(model, node, mac_policy: str = "auto", family: str = "xcup") -> Layer:
+    """The typed view of one folded-graph node; raises :class:`GenerateError` naming an unsupported node.
+    ``family`` (the board's yosys family) sets the MVAU's DSP packing."""
     base, _, backend = node.op_type.rpartition("_")
     if backend not in ("hls", "rtl") or base not in VIEWS:
         raise GenerateError(f"node {node.name!r} has op type {node.op_type!r}, which the RTL backend does not "
                             f"support (supported: {', '.join(f'{k}_hls/_rtl' for k in VIEWS)})")
     view = VIEWS[base]
     try:
-        if view is MVAUParams or getattr(view, "uses_mac_policy", False):  # VVAUParams too
+        if view is MVAUParams:
+            return view.from_node(model, node, mac_policy, family)
+        if getattr(view, "uses_mac_policy", False):  # VVAUParams
             return view.from_node(model, node, mac_policy)
         return view.from_node(model, node)
     except KeyError as exc:

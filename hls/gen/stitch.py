@@ -106,11 +106,12 @@ def _check_depthwise_order(prev: Layer, layer: Layer) -> None:
                             "together (qdet's folder does)")
 
 
-def build_graph(model, mac_policy: str = "auto") -> tuple[list[Stage], list[Link]]:
+def build_graph(model, mac_policy: str = "auto", family: str = "xcup") -> tuple[list[Stage], list[Link]]:
     """Map every node to a kernel view and connect them: returns the stages (topological order) and the links
-    (``l0`` the top input; the graph outputs' links end at ``m_axis``, ``m1_axis``, ...)."""
+    (``l0`` the top input; the graph outputs' links end at ``m_axis``, ``m1_axis``, ...). ``family`` is the board's
+    (yosys synth_xilinx family: the MVAU's DSP packing follows its DSP ports)."""
     nodes = graph_nodes(model)
-    views = {n.name: view_of(model, n, mac_policy) for n in nodes}
+    views = {n.name: view_of(model, n, mac_policy, family) for n in nodes}
     outputs = [o.name for o in model.graph.output]
     layer_of: dict[str, str] = {}  # tensor -> the FINN layer whose output it carries (through FIFOs and DWCs)
     links: dict[str, Link] = {}

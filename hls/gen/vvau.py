@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hls.gen.ops import (GenerateError, Layer, _attrs, dtype_info, integer_thresholds, mac_params, mac_style_for,
+from hls.gen.ops import (GenerateError, Layer, _attrs, _text, dtype_info, integer_thresholds, mac_params, mac_style_for,
                          ram_style_of, signed_bits_for)
 
 
@@ -93,8 +93,8 @@ class VVAUParams(Layer):
             acc_bits, out_bits, out_signed = acc_type_bits, acc_type_bits, acc_signed
         return cls(node.name, node.op_type, simd * pe, in_bits, pe, out_bits, pixels * (c // pe) * (k // simd),
                    pixels * (c // pe), out_signed, c, pe, simd, (kh, kw), in_signed, w_bits, acc_bits, steps,
-                   int(a.get("ActVal", 0)), mac_style_for(mac_policy, in_bits, w_bits), pixels, weights, thresholds,
-                   ram_style_of(a))
+                   int(a.get("ActVal", 0)), mac_style_for(mac_policy, in_bits, w_bits, _text(a.get("resType", "auto"))),
+                   pixels, weights, thresholds, ram_style_of(a))
 
     def params(self) -> dict[str, int | str]:
         """The kernel's Verilog parameters, in the README's order."""

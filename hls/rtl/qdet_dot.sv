@@ -9,11 +9,11 @@
 //   MAC_STYLE "dsp": a plain signed `*`, which synthesis maps to DSP slices.
 // Elements are packed LSB first: x[i] in x_flat[i*X_BITS +: X_BITS], w[i] in w_flat[i*W_BITS +: W_BITS].
 //
-// Pipelining (TREE_LEVELS): 0 keeps the products and the whole adder tree combinational into the output register
-// (LATENCY 1: the shortest latency, the longest path). TREE_LEVELS = L > 0 registers the products, then every L
-// levels of the balanced tree (its depth is clog2(N)): LATENCY = 1 + max(1, ceil(clog2(N) / L)), and the longest
-// combinational path is one product or L adders. Every register stage sits under `en` and loads only when its
-// input stage is valid, so a simulator evaluates each product and adder once per MAC beat, not on every cycle.
+// Pipelining (TREE_LEVELS): 0 keeps the products and the whole adder tree (qdet_tree) combinational into the
+// output register (LATENCY 1: the shortest latency, the longest path). TREE_LEVELS = L > 0 registers the products,
+// then every L levels of the balanced tree (its depth is clog2(N)): LATENCY = 1 + max(1, ceil(clog2(N) / L)), and
+// the longest combinational path is one product or L adders. Every register stage sits under `en` and loads only
+// when its input stage is valid.
 module qdet_dot #(
     parameter int N = 1,
     parameter int X_BITS = 4,
@@ -37,13 +37,6 @@ module qdet_dot #(
 );
     // A product of an (X_BITS+1)-bit signed input (sign- or zero-extended) and a W_BITS signed weight.
     localparam int PW = X_BITS + 1 + W_BITS;
-    // The tree's leaves: N products padded with zeros to a power of two; D adder levels above them.
-    localparam int N2 = N > 1 ? (1 << $clog2(N)) : 1;
-    localparam int D = N > 1 ? $clog2(N) : 0;
-    // Register stages after the product stage (TREE_LEVELS > 0): ceil(D / L) chunks of L levels, at least one.
-    localparam int CHUNKS = TREE_LEVELS > 0 ? (D > 0 ? (D + TREE_LEVELS - 1) / TREE_LEVELS : 1) : 0;
-    localparam int LATENCY = TREE_LEVELS > 0 ? 1 + CHUNKS : 1;
-    localparam int VW = N2 * ACC_BITS;  // one stage's nodes, node i at [i*ACC_BITS +: ACC_BITS]
 
     initial begin
         if (MAC_STYLE != "lut" && MAC_STYLE != "dsp") $fatal(1, "qdet_dot: MAC_STYLE must be \"lut\" or \"dsp\"");
@@ -81,83 +74,35 @@ module qdet_dot #(
     endfunction
 
     // The leaves: each product sign-extended (or wrapped, when ACC_BITS < PW: the sum is taken mod 2^ACC_BITS).
-    function automatic logic [VW-1:0] products(input logic [N*X_BITS-1:0] x, input logic [N*W_BITS-1:0] w);
-        logic [VW-1:0] r;
-        r = '0;  // padding leaves
+    function automatic logic [N*ACC_BITS-1:0] products(input logic [N*X_BITS-1:0] x, input logic [N*W_BITS-1:0] w);
+        logic [N*ACC_BITS-1:0] r;
         for (int i = 0; i < N; i = i + 1)
             r[i*ACC_BITS +: ACC_BITS] = ACC_BITS'(mul(xext(x[i*X_BITS +: X_BITS]), w[i*W_BITS +: W_BITS]));
         products = r;
     endfunction
 
-    // `levels` adder levels of the tree, starting above level `from` (level 0: the leaves): node i of a level is
-    // node 2i + node 2i+1 of the one below. Done in place: node i is written after nodes 2i and 2i+1 are read.
-    function automatic logic [VW-1:0] reduce(input logic [VW-1:0] v, input int from, input int levels);
-        logic [VW-1:0] r;
-        r = v;
-        for (int l = from; l < from + levels; l = l + 1)
-            for (int i = 0; i < (N2 >> (l + 1)); i = i + 1)
-                r[i*ACC_BITS +: ACC_BITS] = r[2*i*ACC_BITS +: ACC_BITS] + r[(2*i+1)*ACC_BITS +: ACC_BITS];
-        reduce = r;
-    endfunction
-
-    function automatic logic [ACC_BITS-1:0] root(input logic [VW-1:0] v, input int from);
-        logic [VW-1:0] r;
-        r = reduce(v, from, D - from);
-        root = r[ACC_BITS-1:0];
-    endfunction
-
-    // The valid bits and tags of the LATENCY stages, shift registers (stage s's tag at [s*TAG_BITS +: TAG_BITS]);
-    // stage LATENCY-1 is the output.
-    logic [LATENCY-1:0]          valid;
-    logic [LATENCY*TAG_BITS-1:0] tags;
-
-    always_ff @(posedge ap_clk) begin
-        if (!ap_rst_n) begin
-            valid <= '0;
-        end else if (en) begin
-            valid <= LATENCY'({valid, in_valid});
-        end
-    end
-
-    always_ff @(posedge ap_clk) begin
-        if (en) tags <= (LATENCY*TAG_BITS)'({tags, tag_in});
-    end
-
-    assign out_valid = valid[LATENCY-1];
-    assign tag_out = tags[(LATENCY-1)*TAG_BITS +: TAG_BITS];
-
     if (TREE_LEVELS == 0) begin : g_comb
-        // Products and adder tree evaluated inside the output register's always_ff: a simulator computes them once
-        // per enabled valid beat (not on every input change); synthesis gets the same balanced tree.
-        always_ff @(posedge ap_clk) begin
-            if (en && in_valid) dot <= root(products(x_flat, w_flat), 0);
-        end
+        // Products straight into the tree, whose one register is the output.
+        qdet_tree #(.N(N), .ACC_BITS(ACC_BITS), .TREE_LEVELS(0), .TAG_BITS(TAG_BITS)) u_tree (
+            .ap_clk(ap_clk), .ap_rst_n(ap_rst_n), .en(en), .in_valid(in_valid), .tag_in(tag_in),
+            .leaves(products(x_flat, w_flat)), .out_valid(out_valid), .tag_out(tag_out), .sum(dot)
+        );
     end else begin : g_pipe
-        // Stage 0: the registered products; stage c (1..CHUNKS): chunk c of L tree levels, the last into `dot`.
-        logic [VW-1:0] prod;
+        // Stage 0: the registered products (and the beat's valid bit and tag); then the tree's stages.
+        logic [N*ACC_BITS-1:0] prod;
+        logic                  prod_valid;
+        logic [TAG_BITS-1:0]   prod_tag;
         always_ff @(posedge ap_clk) begin
+            if (!ap_rst_n) prod_valid <= 1'b0;
+            else if (en) prod_valid <= in_valid;
+        end
+        always_ff @(posedge ap_clk) begin
+            if (en) prod_tag <= tag_in;
             if (en && in_valid) prod <= products(x_flat, w_flat);
         end
-        for (genvar c = 1; c <= CHUNKS; c = c + 1) begin : g_chunk
-            localparam int FROM = (c - 1) * TREE_LEVELS;
-            localparam int LEVELS = D - FROM < TREE_LEVELS ? D - FROM : TREE_LEVELS;
-            logic [VW-1:0] nodes;
-            if (c == 1) begin : g_first
-                assign nodes = prod;
-            end else begin : g_next
-                assign nodes = g_chunk[c - 1].r;
-            end
-            logic [VW-1:0] r;
-            if (c < CHUNKS) begin : g_mid
-                always_ff @(posedge ap_clk) begin
-                    if (en && valid[c - 1]) r <= reduce(nodes, FROM, LEVELS);
-                end
-            end else begin : g_last
-                assign r = '0;
-                always_ff @(posedge ap_clk) begin
-                    if (en && valid[c - 1]) dot <= root(nodes, FROM);
-                end
-            end
-        end
+        qdet_tree #(.N(N), .ACC_BITS(ACC_BITS), .TREE_LEVELS(TREE_LEVELS), .TAG_BITS(TAG_BITS)) u_tree (
+            .ap_clk(ap_clk), .ap_rst_n(ap_rst_n), .en(en), .in_valid(prod_valid), .tag_in(prod_tag),
+            .leaves(prod), .out_valid(out_valid), .tag_out(tag_out), .sum(dot)
+        );
     end
 endmodule

@@ -38,7 +38,11 @@ module qdet_mvau #(
     // Weight memory style (qdet_rom): "auto", "block", "distributed" or "ultra" (FINN's ram_style).
     parameter RAM_STYLE = "auto",
     // Adder-tree levels per pipeline stage in the dot products (qdet_dot; 0: one combinational stage).
-    parameter int TREE_LEVELS = 0
+    parameter int TREE_LEVELS = 0,
+    // MAC_STYLE "dsp": products per DSP multiplier (qdet_packdot; W_FILE then holds packed words, see the README).
+    parameter int DSP_LANES = 1,
+    // MAC_STYLE "dsp": 1 when no weight is -2^(W_BITS-1) (narrow range): the packed words are a bit narrower.
+    parameter int W_NARROW = 0
 ) (
     input  logic                     ap_clk,
     input  logic                     ap_rst_n,
@@ -52,7 +56,9 @@ module qdet_mvau #(
     localparam int SF = MW / SIMD;
     localparam int NF = MH / PE;
     localparam int IW = SIMD * IN_BITS;              // input beat
-    localparam int WW = PE * SIMD * W_BITS;          // one weight ROM word
+    localparam int LANES = MAC_STYLE == "dsp" ? DSP_LANES : 0;  // qdet_mac's: 0 = a LUT dot per PE
+    localparam int PW = (DSP_LANES - 1) * (IN_BITS + W_BITS - 1) + W_BITS + (DSP_LANES > 1 && W_NARROW == 0 ? 1 : 0);
+    localparam int WW = LANES > 0 ? ((PE + LANES - 1) / LANES) * SIMD * PW : PE * SIMD * W_BITS;  // a weight word
     localparam int SFB = SF > 1 ? $clog2(SF) : 1;
     localparam int NFB = NF > 1 ? $clog2(NF) : 1;
     localparam int WAB = NF * SF > 1 ? $clog2(NF * SF) : 1;
@@ -62,6 +68,7 @@ module qdet_mvau #(
         if (MW % SIMD != 0 || MH % PE != 0) $fatal(1, "qdet_mvau: SIMD must divide MW and PE must divide MH");
         if (STEPS == 0 && OUT_BITS != ACC_BITS) $fatal(1, "qdet_mvau: OUT_BITS must equal ACC_BITS when STEPS = 0");
         if (MAC_STYLE != "lut" && MAC_STYLE != "dsp") $fatal(1, "qdet_mvau: MAC_STYLE must be \"lut\" or \"dsp\"");
+        if (DSP_LANES < 1 || DSP_LANES > PE) $fatal(1, "qdet_mvau: DSP_LANES must be in 1..PE");
     end
 
     // ---------------------------------------------------------------- memories
@@ -113,7 +120,7 @@ module qdet_mvau #(
 
     qdet_mac #(.PE(PE), .SIMD(SIMD), .IN_BITS(IN_BITS), .IN_SIGNED(IN_SIGNED), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS),
                .STEPS(STEPS), .OUT_BITS(OUT_BITS), .ACT_BIAS(ACT_BIAS), .NF(NF), .T_FILE(T_FILE),
-               .MAC_STYLE(MAC_STYLE), .TREE_LEVELS(TREE_LEVELS)) u_mac (
+               .MAC_STYLE(MAC_STYLE), .TREE_LEVELS(TREE_LEVELS), .LANES(LANES), .W_NARROW(W_NARROW), .WW(WW)) u_mac (
         .ap_clk(ap_clk),
         .ap_rst_n(ap_rst_n),
         .en(en),

@@ -68,11 +68,12 @@ def signed_bits(lo: int, hi: int) -> int:
 
 
 def extremes_uniform(rng: random.Random, lo: int, hi: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Uniform integers in [lo, hi], a tenth each forced to lo and hi (the corner products)."""
+    """Uniform integers in [lo, hi], a tenth each forced to lo and hi (the corner products) and a twentieth to 0
+    when the range holds it (zero products: the sign corner of DSP-packed lanes)."""
     out = np.empty(int(np.prod(shape)), dtype=np.int64)
     for i in range(out.size):
         r = rng.random()
-        out[i] = lo if r < 0.1 else hi if r < 0.2 else rng.randint(lo, hi)
+        out[i] = lo if r < 0.1 else hi if r < 0.2 else 0 if r < 0.25 and lo <= 0 <= hi else rng.randint(lo, hi)
     return out.reshape(shape)
 
 
@@ -128,18 +129,19 @@ def act_widths(lo: np.ndarray, hi: np.ndarray, t: np.ndarray | None, steps: int,
     return dict(acc_bits=acc_bits, out_bits=out_bits, act_bias=act_bias, out_signed=out_signed)
 
 
-def pipeline_extra_latency(n: int, tree_levels: int) -> int:
+def pipeline_extra_latency(n: int, tree_levels: int, packed: bool = False) -> int:
     """Cycles a pipelined MAC (qdet_mac with TREE_LEVELS = L > 0) adds to the MVAU/VVAU latency
     (hls/rtl/README.md): qdet_dot registers the products, then every L adder levels of the clog2(n)-deep tree, and
-    qdet_mt registers the comparison counts.
+    qdet_mt registers the comparison counts. A DSP-packed MVAU (``packed``) always registers its products: one
+    more cycle when L = 0.
 
     >>> pipeline_extra_latency(8, 0), pipeline_extra_latency(8, 1), pipeline_extra_latency(8, 2)
     (0, 4, 3)
-    >>> pipeline_extra_latency(1, 1)
-    2
+    >>> pipeline_extra_latency(1, 1), pipeline_extra_latency(8, 0, True), pipeline_extra_latency(8, 1, True)
+    (2, 1, 4)
     """
     if tree_levels == 0:
-        return 0
+        return int(packed)
     depth = (n - 1).bit_length()
     return max(1, -(-depth // tree_levels)) + 1
 
@@ -160,11 +162,11 @@ def threshold_words(params, thresholds: np.ndarray) -> list[int]:
 
 
 def mac_instance(case, stem: Path, weight_words: Sequence[int], words_in: Sequence[int], words_out: Sequence[int],
-                 in_width: int, max_cycles: int | None) -> StreamInstance:
+                 in_width: int, max_cycles: int | None, word_bits: int | None = None) -> StreamInstance:
     """The plan entry of one MVAU/VVAU case: its W_FILE (``stem``_w.hex) and T_FILE (``stem``_t.hex, with an
     activation) written, the beats in and out, and ``max_cycles`` kept only for a run without idle or stall."""
     p = case.params
-    w_file = write_hex(stem.with_name(stem.name + "_w.hex"), weight_words, p.pe * p.simd * p.w_bits)
+    w_file = write_hex(stem.with_name(stem.name + "_w.hex"), weight_words, word_bits or p.pe * p.simd * p.w_bits)
     t_file = write_hex(stem.with_name(stem.name + "_t.hex"), threshold_words(p, case.thresholds),
                        p.pe * p.steps * p.acc_bits) if p.steps else None
     free = case.idle == 0 and case.stall == 0

@@ -16,8 +16,8 @@ from qonnx.custom_op.registry import getCustomOp
 from boards.catalogue import Resources
 from flows.build import BuildLayout
 from flows.config import FlowError
-from flows.folding import (Group, Option, choose, enumerate_groups, fold_fixed, fold_max_fps, fold_target, over_budget,
-                           total)
+from flows.folding import (Group, Option, choose, enumerate_groups, fold_fixed, fold_max_fps, fold_target,
+                           mac_kinds_for, over_budget, total)
 from flows.runner import run_flow
 from flows.steps import DEFAULT_STEPS
 
@@ -203,17 +203,26 @@ def test_max_fps_fills_the_budget_and_no_layer_is_faster_than_needed(tiny_build)
     est = cfg.layout.read_estimates()
     budget = cfg.target.budget
     assert est["fits"] and est["cycles_per_frame"] == max(layer["cycles"] for layer in est["layers"])
-    groups = enumerate_groups(model, cfg.target.part)
+    # The options the fold step chose among: both MAC lane kinds of every MVAU (LUT and DSP-packed products).
+    groups = enumerate_groups(model, cfg.target.part, mac_kinds=mac_kinds_for(budget))
     # Any faster pipeline is impossible or over the budget.
     faster = sorted({o.cycles for g in groups for o in g.options if o.cycles < est["cycles_per_frame"]})
     for cycles in faster[-20:]:
         options = choose(groups, cycles, budget)
         assert options is None or over_budget(total(options), budget)
-    # Every group runs the cheapest folding that keeps up with the bottleneck.
+    # Every group runs the cheapest folding that keeps up with the bottleneck, unless those cheapest foldings
+    # together overrun the budget (DSP lanes save LUTs until the DSPs run out): then the folding is the integer
+    # program's, within the budget and no group below its cheapest.
     by_name = {layer["name"]: layer for layer in est["layers"]}
-    for group in groups:
-        cheapest = choose([group], est["cycles_per_frame"], budget)[0]
-        assert sum(by_name[n]["lut"] for n in group.nodes) == cheapest.lut
+    cheapest = choose(groups, est["cycles_per_frame"], budget)
+    if not over_budget(total(cheapest), budget):
+        for group, option in zip(groups, cheapest):
+            assert sum(by_name[n]["lut"] for n in group.nodes) == option.lut
+    else:
+        assert over_budget(total(cheapest), budget) == ["dsp"]
+        for group, option in zip(groups, cheapest):
+            assert sum(by_name[n]["lut"] for n in group.nodes) >= option.lut - 1e-6
+        assert est["dsp"] <= budget.dsp
 
 
 def test_ours_beats_or_matches_finn_setfolding(tiny_build):

@@ -66,7 +66,7 @@ def test_cases_cover_the_brief(bench_cases, kernel_cases) -> None:
     from sim.tb import mvau
 
     ps = [c.params for c in bench_cases]
-    assert len(ps) == N_RANDOM + len(mvau.REAL_SHAPES) and N_RANDOM >= 20
+    assert len(ps) == N_RANDOM + len(mvau.REAL_SHAPES) + len(mvau.PACKING_CORNERS) and N_RANDOM >= 20
     for shape in mvau.REAL_SHAPES:
         assert any((p.mw, p.mh, p.pe, p.simd) == (shape["mw"], shape["mh"], shape["pe"], shape["simd"]) for p in ps)
     assert {p.steps for p in ps} >= {0, 1, 3, 7, 15}
