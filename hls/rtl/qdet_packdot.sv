@@ -49,7 +49,9 @@ module qdet_packdot #(
     output logic [TAG_BITS-1:0]   tag_out,
     output logic [PE*ACC_BITS-1:0] dot
 );
-    localparam int PRW = LANES * S + 1;  // the product bits the lanes use (the top lane's S+1 included)
+    // The whole product is kept (the lanes use its low LANES*S + 1 bits): yosys maps a multiplier to a DSP only when
+    // its output is at least 9 bits wide, and a 4x4-bit single lane truncated to the 8 bits it needs went to LUTs.
+    localparam int PRW = X_BITS + 1 + PW;
 
     initial begin
         if (LANES < 1 || LANES > PE) $fatal(1, "qdet_packdot: LANES must be in 1..PE");
@@ -61,7 +63,7 @@ module qdet_packdot #(
         logic signed [X_BITS+PW:0] full;
         xs = {X_SIGNED != 0 ? x[X_BITS-1] : 1'b0, x};
         full = (X_BITS+PW+1)'(xs) * (X_BITS+PW+1)'($signed(w));
-        product = full[PRW-1:0];
+        product = full;
     endfunction
 
     function automatic logic [LANES-1:0] borrows(input logic [X_BITS-1:0] x, input logic [PW-1:0] w);

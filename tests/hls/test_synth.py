@@ -22,8 +22,8 @@ from hls.synth import SynthError, SynthToolMissing, flat_cells, kernel_of, plan_
 from tests.tools import require_tool
 
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
-KERNELS = ("qdet_skid", "qdet_fifo", "qdet_dwc", "qdet_fmpad", "qdet_rom", "qdet_dot", "qdet_mt", "qdet_mac",
-           "qdet_foldcnt", "qdet_mvau")
+KERNELS = ("qdet_skid", "qdet_fifo", "qdet_dwc", "qdet_fmpad", "qdet_rom", "qdet_tree", "qdet_dot", "qdet_packdot",
+           "qdet_mt", "qdet_mac", "qdet_foldcnt", "qdet_mvau")
 
 MVAU = dict(MW=16, MH=8, PE=2, SIMD=4, IN_BITS=4, IN_SIGNED=0, W_BITS=4, ACC_BITS=12, STEPS=0, OUT_BITS=12,
             OUT_SIGNED=1, ACT_BIAS=0)
@@ -37,7 +37,9 @@ module qdet_top (
     output logic [23:0] y_lut_tdata, output logic y_lut_tvalid, input logic y_lut_tready,
     output logic [23:0] y_dsp_tdata, output logic y_dsp_tvalid, input logic y_dsp_tready,
     output logic x_tready_pipe,
-    output logic [23:0] y_pipe_tdata, output logic y_pipe_tvalid, input logic y_pipe_tready
+    output logic [23:0] y_pipe_tdata, output logic y_pipe_tvalid, input logic y_pipe_tready,
+    output logic x_tready_pack,
+    output logic [23:0] y_pack_tdata, output logic y_pack_tvalid, input logic y_pack_tready
 );
     logic [7:0] a_d, b_d; logic [31:0] c_d; logic a_v, a_r, b_v, b_r, c_v, c_r;
     qdet_fmpad #(.IMG_H(8), .IMG_W(8), .C(4), .SIMD(1), .BITS(8), .PAD_T(1), .PAD_L(1), .PAD_B(1), .PAD_R(1))
@@ -61,6 +63,9 @@ module qdet_top (
     qdet_mvau #(PARAMS, .W_FILE("w.mem"), .T_FILE(""), .MAC_STYLE("lut"), .TREE_LEVELS(1)) mvau_pipe (.ap_clk,
         .ap_rst_n, .s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid), .s_axis_tready(x_tready_pipe),
         .m_axis_tdata(y_pipe_tdata), .m_axis_tvalid(y_pipe_tvalid), .m_axis_tready(y_pipe_tready));
+    qdet_mvau #(PARAMS, .W_FILE("wp.mem"), .T_FILE(""), .MAC_STYLE("dsp"), .DSP_LANES(2), .W_NARROW(1)) mvau_pack (
+        .ap_clk, .ap_rst_n, .s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid), .s_axis_tready(x_tready_pack),
+        .m_axis_tdata(y_pack_tdata), .m_axis_tvalid(y_pack_tvalid), .m_axis_tready(y_pack_tready));
 endmodule
 """.replace("PARAMS", ", ".join(f".{k}({v})" for k, v in MVAU.items()))
 
@@ -71,7 +76,9 @@ STAGES = [{"instance": "pad0", "kernel": "qdet_fmpad", "role": "layer", "node": 
           {"instance": "mvau_lut", "kernel": "qdet_mvau", "role": "layer", "node": "MVAU_lut", "mac_style": "lut"},
           {"instance": "mvau_dsp", "kernel": "qdet_mvau", "role": "layer", "node": "MVAU_dsp", "mac_style": "dsp"},
           {"instance": "mvau_pipe", "kernel": "qdet_mvau", "role": "layer", "node": "MVAU_pipe", "mac_style": "lut",
-           "tree_levels": 1}]
+           "tree_levels": 1},
+          {"instance": "mvau_pack", "kernel": "qdet_mvau", "role": "layer", "node": "MVAU_pack", "mac_style": "dsp",
+           "dsp_lanes": 2}]
 
 
 def _weights(seed: int = 0) -> str:
@@ -83,6 +90,17 @@ def _weights(seed: int = 0) -> str:
     return "".join(f"{rng.getrandbits(bits):0{bits // 4}x}\n" for _ in range(nf * sf))
 
 
+def _packed_weights(seed: int = 1) -> str:
+    """The DSP-packed W_FILE of ``mvau_pack`` (2 lanes per DSP, narrow-range random weights), by the generator's
+    writer."""
+    import numpy as np
+
+    from hls.gen.memfiles import mem_text, packed_weight_lines
+
+    w = np.random.default_rng(seed).integers(-7, 8, size=(MVAU["MW"], MVAU["MH"]))
+    return mem_text(packed_weight_lines(w, MVAU["PE"], MVAU["SIMD"], MVAU["IN_BITS"], MVAU["W_BITS"], 2, True))
+
+
 def make_build(root: Path, board: str = "pynq-z2", kernels=KERNELS) -> Path:
     """A build folder with the hand-written top, the kernels it needs, a weight file and a manifest."""
     rtl = BuildLayout(root).rtl_dir
@@ -91,6 +109,7 @@ def make_build(root: Path, board: str = "pynq-z2", kernels=KERNELS) -> Path:
         shutil.copy(RTL / f"{k}.sv", rtl)
     (rtl / "qdet_top.sv").write_text(TOP)
     (rtl / "w.mem").write_text(_weights())
+    (rtl / "wp.mem").write_text(_packed_weights())
     BuildLayout(root).manifest.write_text(json.dumps({"top": "qdet_top", "stages": STAGES}))
     BuildLayout(root).write_record(board, 100.0, {})
     return root
@@ -196,6 +215,9 @@ def test_mac_style_lut_uses_no_dsp_and_dsp_does(synthesized):
     # PE*SIMD = 8 products per cycle; yosys puts each on a DSP48 (shared in pairs at most).
     assert rows["mvau_dsp"]["dsp"] >= MVAU["PE"] * MVAU["SIMD"] // 2
     assert rows["mvau_lut"]["lut"] > rows["mvau_dsp"]["lut"]  # the products moved into LUTs
+    # DSP-packed: PE 2 = one group of 2 lanes, one multiplier per SIMD input (README, "DSP-packed MAC lanes").
+    assert rows["mvau_pack"]["dsp"] == MVAU["SIMD"]
+    assert rows["mvau_pack"]["lut"] < rows["mvau_lut"]["lut"]
 
 
 @pytest.mark.slow
