@@ -10,7 +10,8 @@
 // S = X_BITS + W_BITS - 1 and PW = (LANES-1)*S + W_BITS + 1 (the writer packs it; missing lanes of the last group
 // are 0). Wpk < 2^((LANES-1)*S + W_BITS - 1) always; only a top weight of -2^(W_BITS-1) above a negative lower
 // part needs the extra bit, so W_NARROW = 1 (no weight is -2^(W_BITS-1), as Brevitas' narrow-range weight
-// quantizers give) drops it: 4-bit products then pack 4 to a 25-bit DSP48E1 port too. One multiply P = x[s] * Wpk (a DSP48E1 takes PW <= 25, a DSP48E2 PW <= 27, with x on the 18-bit port) holds
+// quantizers give) drops it: 4-bit products then pack 4 to a 25-bit DSP48E1 port too. One multiply
+// P = x[s] * Wpk (a DSP48E1 takes PW <= 25, a DSP48E2 PW <= 27, with x on the 18-bit port) holds
 // every lane's product v_j = x[s]*w_j, |v_j| < 2^S, at 2^(j*S). The lanes overlap only through borrows, which are
 // known without the products: with T_j = x * (sum_{i<j} w_i 2^(i*S)) the part of P below lane j (|T_j| < 2^(j*S)),
 //   v_j = $signed({z_{j+1}, P[j*S +: S]}) + z_j,   z_j = [T_j < 0] (z_0 = 0; the top lane reads S+1 bits of P),

@@ -22,8 +22,8 @@ from tests.tools import require_module, require_simulator
 RTL = Path(__file__).resolve().parents[2] / "hls" / "rtl"
 SEED = 20261207
 N_RANDOM = 24
-SOURCES = ("qdet_skid.sv", "qdet_rom.sv", "qdet_tree.sv", "qdet_dot.sv", "qdet_packdot.sv", "qdet_mt.sv", "qdet_mac.sv", "qdet_foldcnt.sv",
-           "qdet_vvau.sv")
+SOURCES = ("qdet_skid.sv", "qdet_rom.sv", "qdet_tree.sv", "qdet_dot.sv", "qdet_packdot.sv", "qdet_mt.sv",
+           "qdet_mac.sv", "qdet_foldcnt.sv", "qdet_vvau.sv")
 
 
 @pytest.fixture(scope="module")
