@@ -227,6 +227,8 @@ def enumerate_groups(model, part: str, ram_styles: tuple[str, ...] = ("auto",),
     Leaves the model's attributes as they were."""
     from qonnx.custom_op.registry import getCustomOp
 
+    from flows.mac_costs import dsp_rejects
+
     grouped: set[str] = set()
     groups: list[Group] = []
     # Pools first, so the depthwise sliding window in front of each one joins its group.
@@ -240,11 +242,13 @@ def enumerate_groups(model, part: str, ram_styles: tuple[str, ...] = ("auto",),
         options, rejected = [], []
         for cand in cands:
             set_attrs(model, cand)
-            why = [w for n in names if (w := finn_rejects(getCustomOp(model.get_node_from_name(n))))]
+            ops = [getCustomOp(model.get_node_from_name(n)) for n in names]
+            why = [w for op in ops if (w := finn_rejects(op) or (dsp_rejects(op, part, model)
+                                                              if op.onnx_node.op_type.startswith("MVAU") else None))]
             if why:
                 rejected.append(f"{cand}: {why[0]}")
                 continue
-            ests = [node_estimate(getCustomOp(model.get_node_from_name(n)), part, model) for n in names]
+            ests = [node_estimate(op, part, model) for op in ops]
             options.append(Option(tuple((n, tuple(sorted(cand[n].items()))) for n in names),
                                   max(e["cycles"] for e in ests), *(sum(e[r] for e in ests) for r in RESOURCES)))
         set_attrs(model, saved)

@@ -70,29 +70,55 @@ def family_of_part(part: str) -> str:
     return "xc7" if part.lower().startswith("xc7") else "xcup"
 
 
+def _packing(op, part: str, model=None) -> dict:
+    """The DSP packing terms of an MVAU (its folding and ``resType`` as set): widths, family, narrow weights, lanes."""
+    from hls.gen.dsp import dsp_lanes, is_narrow
+
+    pe, simd = int(op.get_nodeattr("PE")), int(op.get_nodeattr("SIMD"))
+    idt, wdt = op.get_input_datatype(0), op.get_input_datatype(1)
+    w_bits = wdt.bitwidth() + (0 if wdt.signed() else 1)  # the kernel's two's complement weights
+    family = family_of_part(part)
+    narrow = False
+    if model is not None:
+        weights = model.get_initializer(op.onnx_node.input[1])
+        narrow = weights is not None and is_narrow(weights, w_bits)
+    dsp = str(op.get_nodeattr("resType")) == "dsp"
+    return {"pe": pe, "simd": simd, "in_bits": idt.bitwidth(), "in_signed": idt.signed(), "w_bits": w_bits,
+            "family": family, "narrow": narrow,
+            "lanes": dsp_lanes(idt.bitwidth(), w_bits, pe, family, narrow) if dsp else 1}
+
+
+def dsp_rejects(op, part: str, model=None) -> str | None:
+    """Why DSP lanes make no sense for this MVAU option (None: they do, or its ``resType`` is not "dsp"): a packed
+    product narrower than a DSP takes (:data:`hls.gen.dsp.MIN_DSP_PRODUCT_BITS`) is mapped to LUTs, so the option
+    would only repeat the LUT kind under a DSP count it never uses."""
+    from hls.gen.dsp import MIN_DSP_PRODUCT_BITS, product_width
+
+    if str(op.get_nodeattr("resType")) != "dsp":
+        return None
+    k = _packing(op, part, model)
+    bits = product_width(k["lanes"], k["in_bits"], k["w_bits"], k["narrow"])
+    if bits < MIN_DSP_PRODUCT_BITS:
+        return (f"DSP lanes: {k['lanes']} packed {k['in_bits']}x{k['w_bits']}-bit product(s) make a {bits}-bit "
+                f"product, which synthesis maps to LUTs (a DSP from {MIN_DSP_PRODUCT_BITS} bits)")
+    return None
+
+
 def mvau_estimate(op, part: str, model=None) -> dict[str, float] | None:
     """qdet's estimate of an MVAU whose ``resType`` the folder chose ("lut" or "dsp"): FINN's cycles, the calibrated
     MAC logic (:func:`mac_luts`), FINN's weight memory models with the word widened to the packed width for DSP
     lanes, and the packing's DSP count (:mod:`hls.gen.dsp`). None for a node left at ``resType`` "auto" (FINN's own
     models then apply). ``model`` (the graph) lets the weights decide the narrow-range packing; without it the
     packing assumes the full weight range (never fewer DSPs than the generator uses)."""
-    from hls.gen.dsp import dsp_count, dsp_lanes, is_narrow, packed_width
+    from hls.gen.dsp import dsp_count, packed_width
 
     kind = str(op.get_nodeattr("resType"))
     if kind not in MAC_KINDS:
         return None
-    pe, simd = int(op.get_nodeattr("PE")), int(op.get_nodeattr("SIMD"))
-    idt, wdt = op.get_input_datatype(0), op.get_input_datatype(1)
-    in_bits, in_signed = idt.bitwidth(), idt.signed()
-    w_bits = wdt.bitwidth() + (0 if wdt.signed() else 1)  # the kernel's two's complement weights
+    k = _packing(op, part, model)
+    pe, simd, in_bits, w_bits, lanes, narrow = (k[n] for n in ("pe", "simd", "in_bits", "w_bits", "lanes", "narrow"))
     acc_bits = op.get_accumulator_datatype().bitwidth() + 1
     steps = 0 if op.get_nodeattr("noActivation") else 2 ** op.get_output_datatype().bitwidth() - 1
-    family = family_of_part(part)
-    narrow = False
-    if model is not None:
-        weights = model.get_initializer(op.onnx_node.input[1])
-        narrow = weights is not None and is_narrow(weights, w_bits)
-    lanes = dsp_lanes(in_bits, w_bits, pe, family, narrow) if kind == "dsp" else 1
     plain = pe * simd * w_bits
     word = -(-pe // lanes) * simd * packed_width(lanes, in_bits, w_bits, narrow) if kind == "dsp" else plain
     widen = word / plain
@@ -102,5 +128,5 @@ def mvau_estimate(op, part: str, model=None) -> dict[str, float] | None:
             "lut": mac_luts(kind, pe, simd, in_bits, w_bits, acc_bits, steps) + memory_luts,
             "bram18": float(np.ceil(op.bram_estimation(part) * widen)),
             "uram": float(np.ceil(op.uram_estimation(part) * widen)),
-            "dsp": float(dsp_count(pe, simd, in_bits, in_signed, w_bits, lanes, family, narrow)
+            "dsp": float(dsp_count(pe, simd, in_bits, k["in_signed"], w_bits, lanes, k["family"], narrow)
                          if kind == "dsp" else 0)}

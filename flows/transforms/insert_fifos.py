@@ -95,6 +95,10 @@ class NameStreamNodes(Transformation):
     SpecializeLayers, which renames every node it specialises."""
 
     def apply(self, model):
+        # Every name is decided before any tensor is renamed: FINN's tensor names (the FIFOs' were given before
+        # SpecializeLayers renamed their consumers) can already hold a name another node is about to take, and a
+        # rename in place would then join two streams under one tensor.
+        plan = []
         for node in model.graph.node:
             if not (is_fifo(node) or is_dwc(node)):
                 continue
@@ -104,8 +108,15 @@ class NameStreamNodes(Transformation):
             if consumer is None:
                 continue
             port = list(consumer.input).index(tensor)
-            node.name = f"{'fifo' if is_fifo(node) else 'dwc'}_{consumer.name}" + (f"_in{port}" if port else "")
-            _rename_tensor(model, node.output[0], f"{node.name}_out")  # FINN names the new tensors randomly
+            name = f"{'fifo' if is_fifo(node) else 'dwc'}_{consumer.name}" + (f"_in{port}" if port else "")
+            taken = {n for _, n in plan}
+            plan.append((node, name if name not in taken else next(f"{name}_{k}" for k in range(1, len(plan) + 2)
+                                                                    if f"{name}_{k}" not in taken)))
+        for i, (node, _) in enumerate(plan):  # first to names no graph holds, then to the final ones
+            _rename_tensor(model, node.output[0], f"{node.output[0]}__stream{i}")
+        for node, name in plan:
+            node.name = name
+            _rename_tensor(model, node.output[0], f"{name}_out")  # FINN names the new tensors randomly
         return model, False
 
 

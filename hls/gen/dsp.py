@@ -31,6 +31,21 @@ def packed_width(lanes: int, in_bits: int, w_bits: int, narrow: bool = False) ->
     return (lanes - 1) * lane_spacing(in_bits, w_bits) + w_bits + int(lanes > 1 and not narrow)
 
 
+# yosys' synth_xilinx maps a multiplier to a DSP only when its product has at least this many bits (measured, yosys
+# 0.70: a 4x4-bit product truncated to 8 bits went to LUTs): a narrower packed product is fabric logic after all.
+MIN_DSP_PRODUCT_BITS = 9
+
+
+def product_width(lanes: int, in_bits: int, w_bits: int, narrow: bool = False) -> int:
+    """Bits of the whole packed product qdet_packdot keeps: the input widened by one (so an unsigned one multiplies
+    as non-negative) times the packed weight word.
+
+    >>> product_width(1, 2, 2), product_width(2, 2, 2, narrow=True), product_width(4, 4, 4, narrow=True)
+    (5, 8, 30)
+    """
+    return in_bits + 1 + packed_width(lanes, in_bits, w_bits, narrow)
+
+
 def is_narrow(weights: np.ndarray, w_bits: int) -> bool:
     """True when no weight is -2^(w_bits-1) (Brevitas' narrow-range weight quantizers never produce it)."""
     return bool((np.asarray(weights) != -(1 << (w_bits - 1))).all())

@@ -58,34 +58,11 @@ module qdet_packdot #(
         if (LANES < 1 || LANES > PE) $fatal(1, "qdet_packdot: LANES must be in 1..PE");
     end
 
-    // One multiplier's product and borrow bits: z[j] = [T_j < 0] for j = 1..LANES-1 (bit 0 is 0).
-    function automatic logic [PRW-1:0] product(input logic [X_BITS-1:0] x, input logic [PW-1:0] w);
-        logic signed [X_BITS:0] xs;
-        logic signed [X_BITS+PW:0] full;
-        xs = {X_SIGNED != 0 ? x[X_BITS-1] : 1'b0, x};
-        full = (X_BITS+PW+1)'(xs) * (X_BITS+PW+1)'($signed(w));
-        product = full;
-    endfunction
-
-    function automatic logic [LANES-1:0] borrows(input logic [X_BITS-1:0] x, input logic [PW-1:0] w);
-        logic [LANES-1:0] z;
-        logic x_nz, x_neg;
-        x_nz = |x;
-        x_neg = X_SIGNED != 0 ? x[X_BITS-1] : 1'b0;
-        z = '0;
-        for (int j = 1; j < LANES; j = j + 1) begin
-            // The weights below lane j: negative when Wpk's bit j*S-1 is set, zero when its low j*S bits are.
-            if (X_SIGNED != 0) z[j] = x_nz && (|(w & ((PW'(1) << (j*S)) - PW'(1)))) && (x_neg != w[j*S-1]);
-            else z[j] = x_nz && w[j*S-1];
-        end
-        borrows = z;
-    endfunction
-
     // ---------------------------------------------------------------- the multipliers (registered)
-    logic [G*SIMD*PRW-1:0]   prod;
-    logic [G*SIMD*LANES-1:0] z;
-    logic                    prod_valid;
-    logic [TAG_BITS-1:0]     prod_tag;
+    // One generate block per multiplier: its product and borrow registers (what one DSP and its output register
+    // hold), as plain wires and registers rather than functions, so each reads as the netlist it is.
+    logic                prod_valid;
+    logic [TAG_BITS-1:0] prod_tag;
 
     always_ff @(posedge ap_clk) begin
         if (!ap_rst_n) prod_valid <= 1'b0;
@@ -94,27 +71,39 @@ module qdet_packdot #(
 
     always_ff @(posedge ap_clk) begin
         if (en) prod_tag <= tag_in;
-        if (en && in_valid) begin
-            for (int g = 0; g < G; g = g + 1)
-                for (int s = 0; s < SIMD; s = s + 1) begin
-                    prod[(g*SIMD + s)*PRW +: PRW] <= product(x_flat[s*X_BITS +: X_BITS],
-                                                             w_flat[(g*SIMD + s)*PW +: PW]);
-                    z[(g*SIMD + s)*LANES +: LANES] <= borrows(x_flat[s*X_BITS +: X_BITS],
-                                                              w_flat[(g*SIMD + s)*PW +: PW]);
-                end
+    end
+
+    for (genvar m = 0; m < G*SIMD; m = m + 1) begin : g_mul  // multiplier m: group m / SIMD, input m % SIMD
+        logic [X_BITS-1:0] x;
+        logic [PW-1:0]     w;
+        logic signed [X_BITS:0] xs;  // x sign- or zero-extended, so an unsigned input multiplies as non-negative
+        logic [LANES-1:0]  zc;
+        (* keep *) logic [PRW-1:0] p;  // kept whole (PRW): synthesis would drop the bits no lane reads
+        logic [LANES-1:0]  z;
+        assign x = x_flat[(m % SIMD)*X_BITS +: X_BITS];
+        assign w = w_flat[m*PW +: PW];
+        assign xs = {X_SIGNED != 0 ? x[X_BITS-1] : 1'b0, x};
+        // The borrow bits z[j] = [T_j < 0], j = 1..LANES-1 (bit 0 is 0): x != 0, the weights below lane j not all 0
+        // (Wpk's low j*S bits) and negative when Wpk's bit j*S-1 is set, against x's sign.
+        assign zc[0] = 1'b0;
+        for (genvar j = 1; j < LANES; j = j + 1) begin : g_borrow
+            if (X_SIGNED != 0) begin : g_signed
+                assign zc[j] = (|x) && (|w[j*S-1:0]) && (xs[X_BITS] != w[j*S-1]);
+            end else begin : g_unsigned
+                assign zc[j] = (|x) && w[j*S-1];
+            end
+        end
+        always_ff @(posedge ap_clk) begin
+            if (en && in_valid) begin
+                p <= PRW'(xs) * PRW'($signed(w));
+                z <= zc;
+            end
         end
     end
 
     // ---------------------------------------------------------------- lane values and each PE's tree
     // Lane j of group g (PE g*LANES + j) for input s: {z_{j+1}, P[j*S +: S]} as a signed S+1-bit value (the top
     // lane of a full group: P[j*S +: S+1]), plus the borrow z_j.
-    function automatic logic [ACC_BITS-1:0] lane(input logic [PRW-1:0] p, input logic [LANES-1:0] zz, input int j);
-        logic signed [S:0] v;
-        if (j == LANES - 1) v = $signed(p[j*S +: S+1]);
-        else v = $signed({zz[j+1], p[j*S +: S]});
-        lane = ACC_BITS'(v) + ACC_BITS'(zz[j]);
-    endfunction
-
     /* verilator lint_off UNUSEDSIGNAL */
     logic [PE-1:0]          valid_pe;
     logic [PE*TAG_BITS-1:0] tag_pe;
@@ -123,10 +112,14 @@ module qdet_packdot #(
         localparam int GG = p / LANES;
         localparam int J = p % LANES;
         logic [SIMD*ACC_BITS-1:0] leaves;
-        always_comb begin
-            for (int s = 0; s < SIMD; s = s + 1)
-                leaves[s*ACC_BITS +: ACC_BITS] = lane(prod[(GG*SIMD + s)*PRW +: PRW],
-                                                      z[(GG*SIMD + s)*LANES +: LANES], J);
+        for (genvar s = 0; s < SIMD; s = s + 1) begin : g_leaf
+            logic signed [S:0] v;
+            if (J == LANES - 1) begin : g_top
+                assign v = $signed(g_mul[GG*SIMD + s].p[J*S +: S+1]);
+            end else begin : g_mid
+                assign v = $signed({g_mul[GG*SIMD + s].z[J+1], g_mul[GG*SIMD + s].p[J*S +: S]});
+            end
+            assign leaves[s*ACC_BITS +: ACC_BITS] = ACC_BITS'(v) + ACC_BITS'(g_mul[GG*SIMD + s].z[J]);
         end
         qdet_tree #(.N(SIMD), .ACC_BITS(ACC_BITS), .TREE_LEVELS(TREE_LEVELS), .TAG_BITS(TAG_BITS)) u_tree (
             .ap_clk(ap_clk), .ap_rst_n(ap_rst_n), .en(en), .in_valid(prod_valid), .tag_in(prod_tag),

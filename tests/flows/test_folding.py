@@ -248,3 +248,35 @@ def test_a_reachable_target_is_reached_with_the_least_hardware(tiny_build, tiny_
     assert est["lut"] < max_fps["lut"]  # a lower target folds more
     with pytest.raises(FlowError, match="best reachable within the board budget"):
         run_flow(tiny_onnx, replace(cfg, out=out.root, target_fps=1e6, start="fold"), DEFAULT_STEPS)
+
+
+def test_dsp_lanes_are_offered_only_where_the_product_reaches_a_dsp(tmp_path):
+    # A W8 first conv on an 8-bit input and two W2A2 convs, specialized for pynq-z2 (xc7: DSP48E1, 25-bit port).
+    # By hand, the whole product is in_bits + 1 + packed word bits, the word (L-1)(in+w-1) + w (narrow weights):
+    # 8-bit x W8 at 1 lane is 17 bits (a DSP); 2-bit x W2 at 1 lane is 5 bits and at 2 lanes 8 bits (LUTs, since
+    # synthesis maps a multiplier to a DSP from 9 product bits), at 3 lanes 11 bits (a DSP again).
+    from flows.config import FlowConfig
+    from flows.steps import step_specialize
+    from tests.flows.brevitas_nets import Layer, NetSpec, build_net, export
+
+    spec = NetSpec((3, 8, 8), (Layer("conv", 8, w_bits=8, a_bits=2), Layer("conv", 8, w_bits=2, a_bits=2),
+                               Layer("head", 4, k=1, pad=0, w_bits=2)), in_bits=8)
+    onnx = export(build_net(spec), spec.in_shape, tmp_path / "w2a2.onnx")
+    cfg = FlowConfig(out=tmp_path / "build", board="pynq-z2", verify_images=1)
+    run_flow(onnx, replace(cfg, stop="specialize"), DEFAULT_STEPS[:DEFAULT_STEPS.index(step_specialize) + 1])
+    model = ModelWrapper(str(cfg.layout.step_checkpoint("specialize")))
+    groups = enumerate_groups(model, cfg.target.part, mac_kinds=("lut", "dsp"))
+    mvaus = [g for g in groups if g.nodes[0].startswith("MVAU")]
+    assert len(mvaus) == 3
+
+    def kinds(group, pe):
+        return {dict(dict(o.attrs)[group.nodes[0]])["resType"] for o in group.options
+                if dict(dict(o.attrs)[group.nodes[0]])["PE"] == pe}
+
+    first, second, _ = mvaus
+    assert kinds(first, 1) == {"lut", "dsp"}  # a 17-bit product
+    assert kinds(second, 1) == {"lut"} and kinds(second, 2) == {"lut"}  # 5 and 8 bits
+    assert kinds(second, 4) == {"lut", "dsp"}  # 4 lanes fit 25 bits (2+3*3 = 11): 14 bits
+    for group in mvaus:
+        assert all(o.dsp == 0 for o in group.options if dict(dict(o.attrs)[group.nodes[0]])["resType"] == "lut")
+        assert all(o.dsp > 0 for o in group.options if dict(dict(o.attrs)[group.nodes[0]])["resType"] == "dsp")
