@@ -2,8 +2,9 @@
 
 For each build directory (``qdet build``): FINN's cycle estimate next to the cycles per frame measured in a cocotb
 simulation of the generated RTL (golden frames back to back, random backpressure, bit-exact required), FPS at the
-build's clock, first-frame latency, yosys ``synth_xilinx`` LUT / FF / BRAM18 / DSP against the board budget, and
-throughput relative to UltraNet's published folding (460,800 cycles per frame). Writes
+build's clock, first-frame latency, yosys ``synth_xilinx`` LUT / FF / BRAM18 / DSP against the board budget, the
+longest combinational path of each kernel (yosys ``ltp``, in cells), and throughput relative to UltraNet's published
+folding (460,800 cycles per frame). Writes
 ``bench/results/hardware.{json,md,png}``.
 
     python -m bench.hardware NAME=BUILD [NAME=BUILD ...] [--frames 2] [--backpressure 0.2] [--reuse] \
@@ -59,8 +60,21 @@ def measure(name: str, build: Path, frames: int, backpressure: float, reuse: boo
             "synth": {r: used.get(r, 0) for r in RESOURCES}, "budget": {r: getattr(budget, r) for r in RESOURCES},
             "fits": not over, "over_budget": over, "yosys": synth.get("yosys_version"),
             "synth_seconds": synth.get("seconds"),
+            "longest_path": synth.get("longest_path"), "longest_path_by_kernel": longest_by_kernel(synth),
             "arch": arch,  # only an UltraNet is compared with UltraNet's published cycles
             "vs_ultranet_published": ULTRANET_PUBLISHED_CYCLES / sim["cycles_per_frame"] if arch == "ultranet" else None}
+
+
+def longest_by_kernel(synth: dict[str, Any]) -> dict[str, int]:
+    """The longest combinational path (cells, yosys ltp) of each kernel over its instances; an MVAU's lane kinds
+    apart (``qdet_mvau/lut``, ``qdet_mvau/dsp``)."""
+    out: dict[str, int] = {}
+    for row in synth.get("layers", []):
+        if row.get("longest_path") is None:
+            continue
+        key = row["module"] + (f"/{row['mac_style']}" if row.get("mac_style") else "")
+        out[key] = max(out.get(key, 0), int(row["longest_path"]))
+    return dict(sorted(out.items()))
 
 
 def carried(path: Path, names: list[str]) -> list[dict[str, Any]]:
@@ -117,6 +131,15 @@ def _tables(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(f"| {r['name']} | {r['estimate_lut']:,.0f} | {s['lut']:,} | {b['lut']:,.0f} | {s['ff']:,} | "
                      f"{r['estimate_bram18']:g} | {s['bram18']} | {b['bram18']:g} | {s['dsp']} | "
                      f"{'yes' if r['fits'] else 'no (' + ', '.join(r['over_budget']) + ')'} |")
+    paths = [r for r in rows if r.get("longest_path_by_kernel")]
+    if paths:
+        lines += ["", "Longest combinational path per kernel, in cells (yosys `ltp` within one module, cut at "
+                  "flip-flops, block RAMs and submodules: the logic depth one clock period must cover; the worst "
+                  "instance of each kernel, an MVAU's LUT and DSP lanes apart):", "",
+                  "| build | whole design | per kernel |", "|---|---|---|"]
+        for r in paths:
+            per = ", ".join(f"{k} {v}" for k, v in r["longest_path_by_kernel"].items())
+            lines.append(f"| {r['name']} | {r['longest_path']} | {per} |")
     return lines
 
 

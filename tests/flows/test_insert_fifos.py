@@ -3,6 +3,7 @@ names it hands out (found on a random graph net: a fork's two FIFOs ended up as 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from onnx import TensorProto, helper
@@ -42,3 +43,48 @@ def test_stream_nodes_take_their_consumers_names_without_joining_two_streams():
     assert list(by_name["fifo_A"].input) == ["d1"] and list(by_name["A"].input) == ["fifo_A_out"]
     names = Counter(v.name for v in model.graph.value_info)
     assert max(names.values()) == 1 and {"fifo_B_out", "dwc_B_out", "fifo_A_out"} <= set(names)
+
+
+def test_a_fifo_in_front_of_a_down_converter_counts_the_consumers_beats(tmp_path):
+    # Random graph net 0 (residual blocks, forks, two heads) built to its stream links: every FIFO that feeds a
+    # down-converter holds wide beats, each worth wide/narrow of its consumer's beats. By the module doc's rule its
+    # consumer needs at least 32 beats, an MVAU two input vectors (2 * MW / SIMD), rounded up to a power of two; the
+    # FIFO must hold that many consumer beats, and half its depth must not (the fewest power-of-two entries).
+    import math
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    from flows.config import FlowConfig
+    from flows.runner import run_flow
+    from flows.steps import DEFAULT_STEPS
+    from tests.flows.brevitas_nets import export
+    from tests.flows.graph_nets import build_graph_net, random_graph
+
+    spec = random_graph(0)
+    onnx = export(build_graph_net(spec, seed=3), spec.in_shape, tmp_path / "model.onnx", seed=3)
+    cfg = FlowConfig(out=tmp_path / "build", board="pynq-z2", verify_images=1, stop="stream_links")
+    run_flow(onnx, cfg, DEFAULT_STEPS)
+    model = ModelWrapper(str(cfg.layout.step_checkpoint("stream_links")))
+    sized = set(json.loads(cfg.layout.fifo_sizing.read_text())) if cfg.layout.fifo_sizing.is_file() else set()
+    checked = 0
+    for fifo in model.graph.node:
+        dwc = model.find_consumer(fifo.output[0])
+        if not fifo.op_type.startswith("StreamingFIFO") or dwc is None or \
+                not dwc.op_type.startswith("StreamingDataWidthConverter"):
+            continue
+        conv = getCustomOp(dwc)
+        wide, narrow = conv.get_nodeattr("inWidth"), conv.get_nodeattr("outWidth")
+        if wide <= narrow:
+            continue
+        consumer = model.find_consumer(dwc.output[0])
+        need = 32
+        if consumer.op_type.startswith("MVAU"):
+            op = getCustomOp(consumer)
+            need = max(need, 2 * op.get_nodeattr("MW") // op.get_nodeattr("SIMD"))
+        need = 1 << math.ceil(math.log2(need))
+        depth = getCustomOp(fifo).get_nodeattr("depth")
+        assert depth * wide >= need * narrow, (fifo.name, depth, wide, narrow, need)
+        if fifo.name not in sized:  # a reconvergent FIFO may be deeper (flows.transforms.fifo_sizing)
+            assert depth == 2 or (depth // 2) * wide < need * narrow, (fifo.name, depth, wide, narrow, need)
+        checked += 1
+    assert checked >= 2
