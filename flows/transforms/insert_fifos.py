@@ -111,7 +111,7 @@ class NameStreamNodes(Transformation):
         # Every name is decided before any tensor is renamed: FINN's tensor names (the FIFOs' were given before
         # SpecializeLayers renamed their consumers) can already hold a name another node is about to take, and a
         # rename in place would then join two streams under one tensor.
-        plan = []
+        plan, taken = [], set()
         for node in model.graph.node:
             if not (is_fifo(node) or is_dwc(node)):
                 continue
@@ -121,10 +121,12 @@ class NameStreamNodes(Transformation):
             if consumer is None:
                 continue
             port = list(consumer.input).index(tensor)
-            name = f"{'fifo' if is_fifo(node) else 'dwc'}_{consumer.name}" + (f"_in{port}" if port else "")
-            taken = {n for _, n in plan}
-            plan.append((node, name if name not in taken else next(f"{name}_{k}" for k in range(1, len(plan) + 2)
-                                                                    if f"{name}_{k}" not in taken)))
+            base = f"{'fifo' if is_fifo(node) else 'dwc'}_{consumer.name}" + (f"_in{port}" if port else "")
+            name, k = base, 1
+            while name in taken:  # two stream nodes on one path to the same input (not seen; kept distinct)
+                name, k = f"{base}_{k}", k + 1
+            taken.add(name)
+            plan.append((node, name))
         for i, (node, _) in enumerate(plan):  # first to names no graph holds, then to the final ones
             _rename_tensor(model, node.output[0], f"{node.output[0]}__stream{i}")
         for node, name in plan:
