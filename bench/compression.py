@@ -6,8 +6,12 @@ Rows (one run, one data set and seed; the data set is the CPU accuracy bench's, 
   every compression;
 - ``unpruned, same budget``: the same model trained from scratch for base + K x E epochs, the budget a compressed
   row has in total (the base epochs, then K fine-tuning steps of E epochs);
+- ``half width, same budget``: tinydet at width 0.5 (the uniform plan's 8 16 32 32 32) trained from scratch on the
+  same budget, no teacher: whether pruning and distillation beat training the small model directly;
 - ``pruned 50%``: ``qdet prune`` by 0.5 in K steps of E epochs, distilled from the unpruned model;
 - ``pruned 50%, hardware-aware``: the same with ``--hardware`` (ratios from the unpruned build's LUT estimates);
+- ``pruned 50%, sensitivity``: the same with ``--sensitivity`` (each layer's share where the loss rises least);
+- ``pruned 50%, sensitivity per LUT``: ``--sensitivity --hardware`` (the loss rise per LUT removed);
 - ``low-rank SVD`` / ``low-rank Tucker-2``: ``qdet lowrank --macs M`` (one step of K x E epochs).
 Every trained row keeps its best val checkpoint (``best.pt``: compressed steps and the same-budget row alike).
 Each row: params, MACs, BOPs, val mAP@0.5 and mAP@0.5:0.95 (``qdet eval``), and its build at ``--target-fps`` the
@@ -15,6 +19,7 @@ unpruned build's max FPS: estimated FPS, LUT estimate, yosys LUT / FF / BRAM18 /
 pruned row within 2 mAP@0.5 points of the same-budget unpruned one, and >= 35% fewer yosys LUTs.
 
     python -m bench.compression [--base-epochs 48] [--ft-lr 3e-3] [--steps 2] [--epochs 12] [--macs 0.5] [--no-synth]
+                                [--jobs 2] [--rows NAME ...]   # --rows: rerun those rows, keep the rest recorded
     python -m bench.compression --part reference   # only the same-budget row (run beside the rest on a 2nd core)
 """
 
@@ -22,7 +27,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,6 +42,9 @@ DATA_IMAGES, DATA_SEED, DATA_SIZE = 1200, 0, (128, 128)  # the accuracy bench's 
 BASE_BATCH, BASE_LR = 32, 3e-3  # the accuracy bench's cpu-arch batch and learning rate
 BOARD = "pynq-z2"
 _T0 = time.perf_counter()
+ROWS = ("unpruned, same budget", "half width, same budget", "pruned 50%", "pruned 50%, hardware-aware",
+        "pruned 50%, sensitivity", "pruned 50%, sensitivity per LUT", "low-rank SVD",
+        "low-rank Tucker-2")  # the table's order after unpruned
 
 
 def log(msg: str) -> None:
@@ -86,21 +97,56 @@ def figures(name: str, ckpt: Path, data: Path) -> dict[str, Any]:
             "map50_95": report.result.map50_95}
 
 
-def train_tinydet(data: Path, out: Path, epochs: int) -> Path:
-    """tinydet W4A4 from scratch on the bench's budget (resumes a killed run); its best val checkpoint."""
+def train_tinydet(data: Path, out: Path, epochs: int, width: float = 1.0) -> Path:
+    """tinydet W4A4 (at ``width``) from scratch on the bench's budget (resumes a killed run); its best val
+    checkpoint."""
     from quant_models.run_layout import RunLayout
     from quant_models.train import TrainConfig, train
 
     run = RunLayout(out)
     if not run.is_finished():
-        log(f"{out.name}: training tinydet W4A4 {epochs} epochs from scratch")
+        log(f"{out.name}: training tinydet W4A4 (width {width:g}) {epochs} epochs from scratch")
         train(TrainConfig(data=data, out=out, model="tinydet", bits="w4a4", epochs=epochs, batch_size=BASE_BATCH,
-                          lr=BASE_LR, seed=0, progress=False, resume=run.last.is_file()))
+                          lr=BASE_LR, width=width, seed=0, progress=False, resume=run.last.is_file()))
     return run.best
 
 
+def _build_name(name: str) -> str:
+    return "unpruned" if name == "unpruned" else name.replace(" ", "_").replace(",", "").replace("%", "")
+
+
+def _layer_costs(base: Path, build_dir: Path) -> tuple[float, ...]:
+    from flows.build import BuildLayout
+    from flows.layer_costs import weighted_layer_costs
+    from quant_models.checkpoint import load_model
+    from quant_models.compress.schedule import match_layer_costs
+
+    return match_layer_costs(load_model(base)[0], weighted_layer_costs(BuildLayout(build_dir)))
+
+
+def _train_job(job: tuple[str, Any], threads: int) -> tuple[str, Path]:
+    """One row's training in a worker process (resumes a killed one); the row's best checkpoint."""
+    import torch
+
+    from quant_models.compress import PruneConfig, lowrank, prune
+
+    torch.set_num_threads(threads)
+    name, cfg = job
+    if isinstance(cfg, tuple):  # the same-budget reference: trained from scratch
+        return name, train_tinydet(*cfg)
+    done = Path(cfg.out) / "best.pt"
+    if not done.is_file():
+        log(f"{name}: compressing")
+        (prune if isinstance(cfg, PruneConfig) else lowrank)(cfg)
+    return name, done
+
+
+def _build_job(args: tuple[Any, ...]) -> dict[str, Any]:
+    return build(*args)
+
+
 def main() -> None:
-    from quant_models.compress import FineTune, LowRankConfig, PruneConfig, lowrank, prune
+    from quant_models.compress import FineTune, LowRankConfig, PruneConfig
     from quant_models.data import generate_synthetic
     from quant_models.data.layout import detect_layout
 
@@ -115,6 +161,10 @@ def main() -> None:
     ap.add_argument("--part", choices=("all", "reference"), default="all",
                     help="reference: only train the same-budget row (the rest trains it last when it is missing)")
     ap.add_argument("--work", type=Path, default=Path("bench/work/compression"))
+    ap.add_argument("--jobs", type=int, default=2, help="trainings and builds run at once (one core each)")
+    ap.add_argument("--rows", action="append", choices=ROWS, default=None,
+                    help="rerun only this row (repeatable); the others are kept from the recorded results, which "
+                         "must hold the same unpruned model (its mAP and FPS are checked)")
     args = ap.parse_args()
     work, tick = args.work, time.perf_counter()
     data = work / "data"
@@ -127,48 +177,57 @@ def main() -> None:
         return
     base = train_tinydet(data, work / "unpruned", args.base_epochs)
     ft = FineTune(epochs=args.epochs, batch_size=BASE_BATCH, lr=args.ft_lr, progress=False)
-    runs: list[tuple[str, Path]] = [("unpruned", base)]
-    base_build = build("unpruned", base, work, None, not args.no_synth, data)
+    base_build = build("unpruned", base, work, None, False, data)  # the FPS target and layer costs; synth later
     fps = base_build["fps"]
-    for name, cfg in (
-            ("pruned 50%", PruneConfig(checkpoint=base, data=data, out=work / "pruned", ratio=args.ratio,
-                                        steps=args.steps, finetune=ft)),
-            ("pruned 50%, hardware-aware", "hardware"),
-            ("low-rank SVD", LowRankConfig(checkpoint=base, data=data, out=work / "lowrank_svd", macs=args.macs,
-                                            finetune=FineTune(epochs=extra, batch_size=BASE_BATCH, lr=args.ft_lr,
-                                                              progress=False))),
-            ("low-rank Tucker-2", LowRankConfig(checkpoint=base, data=data, out=work / "lowrank_tucker",
-                                                macs=args.macs, tucker=True,
-                                                finetune=FineTune(epochs=extra, batch_size=BASE_BATCH, lr=args.ft_lr,
-                                                                  progress=False)))):
-        if cfg == "hardware":
-            from flows.build import BuildLayout
-            from flows.layer_costs import weighted_layer_costs
-            from quant_models.checkpoint import load_model
-            from quant_models.compress.schedule import match_layer_costs
-
-            costs = match_layer_costs(load_model(base)[0], weighted_layer_costs(BuildLayout(Path(base_build["build"]))))
-            cfg = PruneConfig(checkpoint=base, data=data, out=work / "pruned_hw", ratio=args.ratio, steps=args.steps,
-                              layer_costs=costs, finetune=ft)
-        done = Path(cfg.out) / "best.pt"
-        if not done.is_file():
-            log(f"{name}: compressing")
-            (prune if isinstance(cfg, PruneConfig) else lowrank)(cfg)
-        runs.append((name, done))
-    runs.insert(1, ("unpruned, same budget", train_tinydet(data, same, args.base_epochs + extra)))
-    rows = []
-    for name, ckpt in runs:
-        row = figures(name, ckpt, data)
-        row.update(base_build if name == "unpruned" else build(name.replace(" ", "_").replace(",", "").replace("%", ""),
-                                                                ckpt, work, fps, not args.no_synth, data))
-        rows.append(row)
-        log(f"{name}: mAP@0.5 {row['map50']:.4f}, {row['macs']:,} MACs, {row['fps']:.1f} FPS, "
-            f"LUT est {row['lut_est']:,.0f}, yosys {row['synth'] and row['synth']['lut']}")
-    record = {"measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": _machine(),
-              "board": BOARD, "target_fps": fps, "steps": args.steps, "epochs": args.epochs, "ratio": args.ratio,
-              "macs": args.macs, "base_epochs": args.base_epochs, "ft_lr": args.ft_lr,
-              "seconds": time.perf_counter() - tick,
-              "rows": rows, "checks": checks(rows)}
+    recorded = _recorded(base, data, fps) if args.rows else None
+    costs = _layer_costs(base, Path(base_build["build"]))
+    long_ft = FineTune(epochs=extra, batch_size=BASE_BATCH, lr=args.ft_lr, progress=False)
+    jobs: list[tuple[str, Any]] = [
+        ("pruned 50%, sensitivity", PruneConfig(checkpoint=base, data=data, out=work / "pruned_sens",
+                                                 ratio=args.ratio, steps=args.steps, sensitivity=True, finetune=ft)),
+        ("pruned 50%", PruneConfig(checkpoint=base, data=data, out=work / "pruned", ratio=args.ratio,
+                                    steps=args.steps, finetune=ft)),
+        ("pruned 50%, sensitivity per LUT", PruneConfig(checkpoint=base, data=data, out=work / "pruned_hw_sens",
+                                                         ratio=args.ratio, steps=args.steps, layer_costs=costs,
+                                                         sensitivity=True, finetune=ft)),
+        ("pruned 50%, hardware-aware", PruneConfig(checkpoint=base, data=data, out=work / "pruned_hw",
+                                                    ratio=args.ratio, steps=args.steps, layer_costs=costs,
+                                                    finetune=ft)),
+        ("low-rank SVD", LowRankConfig(checkpoint=base, data=data, out=work / "lowrank_svd", macs=args.macs,
+                                        finetune=long_ft)),
+        ("low-rank Tucker-2", LowRankConfig(checkpoint=base, data=data, out=work / "lowrank_tucker", macs=args.macs,
+                                            tucker=True, finetune=long_ft)),
+        ("unpruned, same budget", (data, same, args.base_epochs + extra)),
+        ("half width, same budget", (data, work / "half_width_same_budget", args.base_epochs + extra, 0.5))]
+    # The trainings are independent single-core runs: args.jobs of them at a time, then the builds likewise.
+    if args.rows:
+        jobs = [job for job in jobs if job[0] in args.rows]
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        ckpts = dict(pool.map(_train_job, jobs, [max(1, (os.cpu_count() or 1) // args.jobs)] * len(jobs)))
+        runs = [] if args.rows else [("unpruned", base)]
+        runs += [(name, ckpts[name]) for name in ROWS if name in ckpts]
+        builds = pool.map(_build_job, [(_build_name(name), ckpt, work, None if name == "unpruned" else fps,
+                                        not args.no_synth, data) for name, ckpt in runs])
+        rows = []
+        for (name, ckpt), built in zip(runs, builds):
+            row = figures(name, ckpt, data)
+            row.update(built)
+            rows.append(row)
+            log(f"{name}: mAP@0.5 {row['map50']:.4f}, {row['macs']:,} MACs, {row['fps']:.1f} FPS, "
+                f"LUT est {row['lut_est']:,.0f}, yosys {row['synth'] and row['synth']['lut']}")
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if recorded is not None:  # a partial rerun: the rerun rows replace theirs, the rest stay as recorded
+        fresh = {r["name"]: r for r in rows}
+        rows = [fresh.get(r["name"], r) for r in recorded["rows"]]
+        rows += [r for r in fresh.values() if r["name"] not in {q["name"] for q in rows}]
+        rows.sort(key=lambda r: -1 if r["name"] == "unpruned" else ROWS.index(r["name"]))
+        record = dict(recorded, rows=rows, checks=checks(rows))
+        record["reruns"] = recorded.get("reruns", []) + [
+            {"measured": now, "machine": _machine(), "rows": sorted(fresh), "seconds": time.perf_counter() - tick}]
+    else:
+        record = {"measured": now, "machine": _machine(), "board": BOARD, "target_fps": fps, "steps": args.steps,
+                  "epochs": args.epochs, "ratio": args.ratio, "macs": args.macs, "base_epochs": args.base_epochs,
+                  "ft_lr": args.ft_lr, "seconds": time.perf_counter() - tick, "rows": rows, "checks": checks(rows)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "compression.json").write_text(json.dumps(record, indent=2) + "\n")
     (RESULTS / "compression.md").write_text(to_markdown(record))
@@ -176,11 +235,22 @@ def main() -> None:
     log(f"wrote {RESULTS / 'compression.md'}")
 
 
+def _recorded(base: Path, data: Path, fps: float) -> dict[str, Any]:
+    """The recorded results a partial rerun merges into, when they hold the same unpruned model as ``base``."""
+    recorded = json.loads((RESULTS / "compression.json").read_text())
+    old = next(r for r in recorded["rows"] if r["name"] == "unpruned")
+    new = figures("unpruned", base, data)
+    if (new["map50"], new["params"], fps) != (old["map50"], old["params"], recorded["target_fps"]):
+        raise SystemExit(f"the unpruned model (mAP@0.5 {new['map50']:.6f}, {fps:.1f} FPS) is not the recorded one "
+                         f"({old['map50']:.6f}, {recorded['target_fps']:.1f} FPS): rerun every row, without --rows")
+    return recorded
+
+
 def checks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The acceptance checks, for each 50%-pruned row (uniform and hardware-aware)."""
     by = {r["name"]: r for r in rows}
     ref, out = by["unpruned, same budget"], []
-    for name in ("pruned 50%", "pruned 50%, hardware-aware"):
+    for name in [n for n in ROWS if n.startswith("pruned")]:
         pruned = by[name]
         out.append({"check": f"{name} within 2 mAP@0.5 points of the unpruned model on the same budget",
                     "measured": f"{100 * (ref['map50'] - pruned['map50']):.2f} points below",
@@ -205,9 +275,14 @@ def to_markdown(record: dict[str, Any]) -> str:
              f"{record['macs']:g} of each layer's MACs). 'unpruned, same budget' trains from scratch for all "
              f"{record['base_epochs'] + record['steps'] * record['epochs']} epochs. Builds: {record['board']} at "
              f"--target-fps {record['target_fps']:.1f} (the unpruned model's max FPS); LUT est. is FINN's model, "
-             "yosys is synth_xilinx. mAP is `qdet eval` on the val split; every trained row is its best val checkpoint.", "",
+             "yosys is synth_xilinx. mAP is `qdet eval` on the val split; every trained row is its best val "
+             "checkpoint.", "",
+             *[line for r in record.get("reruns", []) for line in (
+                 f"Rerun {r['measured']} on {r['machine']} ({r['seconds'] / 60:.1f} min), from the same unpruned "
+                 f"model retrained (its mAP and FPS checked equal): {', '.join(r['rows'])}.", "")],
              "| model | channels | factors | params | MACs | BOPs | mAP@0.5 | mAP@0.5:0.95 | FPS (est.) | LUT est. | "
-             "LUT yosys | FF yosys | BRAM18 yosys | DSP |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "LUT yosys | FF yosys | BRAM18 yosys | DSP |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in record["rows"]:
         s = r.get("synth") or {}
         factors = ", ".join(f"l{f['layer']}:{'x'.join(map(str, f['ranks']))}" for f in r["factors"]) or "-"

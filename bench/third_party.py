@@ -247,7 +247,7 @@ def _first_float32_flip(source, image, input_name: str) -> dict[str, Any] | None
     import numpy as np
     from qonnx.core.onnx_exec import execute_onnx
 
-    from flows.exact_exec import execute_exact
+    from quant_models.exact_exec import execute_exact
 
     exact = execute_exact(source, {input_name: image[None]}, return_full_exec_context=True)
     f32 = execute_onnx(source, {input_name: image[None].astype(np.float32)}, return_full_exec_context=True)

@@ -71,6 +71,9 @@ def prune(
     round_to: Annotated[int, typer.Option(help="Keep channel counts multiples of this (folding divisors).")] = 8,
     hardware: Annotated[Optional[Path], typer.Option(help="A build of CHECKPOINT (qdet build): prune the layers its "
                                                           "folding makes costly (LUTs) harder.")] = None,
+    sensitivity: Annotated[bool, typer.Option(help="Measure each layer's share: remove channels where the loss on "
+                                                   "calibration images rises least (per LUT, with --hardware).")]
+    = False,
     epochs: Epochs = 2,
     batch_size: BatchSize = 32,
     lr: Lr = 1e-3,
@@ -88,7 +91,8 @@ def prune(
     from quant_models.compress import prune as run_prune
 
     cfg = PruneConfig(checkpoint=checkpoint, data=data, out=out, ratio=ratio, steps=steps, importance=importance,
-                      round_to=round_to, finetune=_finetune(epochs, batch_size, lr, kd_weight, device, seed),
+                      round_to=round_to, sensitivity=sensitivity,
+                      finetune=_finetune(epochs, batch_size, lr, kd_weight, device, seed),
                       overwrite=overwrite)
     _check_first(checkpoint, data, out)
     costs = _layer_costs(hardware, checkpoint)

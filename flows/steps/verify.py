@@ -1,11 +1,11 @@
 """Step: verify the golden model (python execution of the generic hardware-layer graph) against Brevitas.
 
 The reference is the Brevitas model's integer head accumulators when the build knows the checkpoint
-(``FlowConfig.checkpoint``), else an exact (float64) QONNX execution of the exported graph (:mod:`flows.exact_exec`;
-``qdet export`` checked the graph against Brevitas before it wrote the file). Any difference is a bug, never a
-tolerance: the step fails and names the first step checkpoint whose output diverges and, with a checkpoint, the
-first hardware layer whose activations differ from the torch layer's. The golden inputs and outputs are saved for
-the RTL and HLS backends.
+(``FlowConfig.checkpoint``), else an exact (float64) QONNX execution of the exported graph
+(:mod:`quant_models.exact_exec`; ``qdet export`` checked the graph against Brevitas before it wrote the file). Any
+difference is a bug, never a tolerance: the step fails and names the first step checkpoint whose output diverges
+and, with a checkpoint, the first hardware layer whose activations differ from the torch layer's. The golden inputs
+and outputs are saved for the RTL and HLS backends.
 """
 
 from __future__ import annotations
@@ -140,8 +140,8 @@ def _execute(model, x: np.ndarray) -> dict:
 
 
 def _execute_exact(model, x: np.ndarray) -> dict:
-    """The reference's arithmetic (:mod:`flows.exact_exec`) on the export or on a step checkpoint; every tensor."""
-    from flows.exact_exec import execute_exact
+    """The reference's arithmetic (:mod:`quant_models.exact_exec`) on the export or a step checkpoint; every tensor."""
+    from quant_models.exact_exec import execute_exact
 
     return execute_exact(model, {model.graph.input[0].name: x}, return_full_exec_context=True)
 

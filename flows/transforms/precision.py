@@ -5,7 +5,8 @@ FINN folds BatchNorm, biases and scales into thresholds in the graph's own float
 does not decide (measured on MobileNet-v1: 87 thresholds within float32 noise of an integer, such as 193.99997, and
 2 of its 164,160 thresholds rounding to another integer than the float64 fold gives). Folding in float64
 makes the integer each threshold rounds to the one exact arithmetic gives (bar a tie within 1e-16), which is what
-the exact reference (:mod:`flows.exact_exec`) computes. The float32 weights and scales convert to float64 exactly.
+the exact reference (:mod:`quant_models.exact_exec`) computes. The float32 weights and scales convert to float64
+exactly.
 
 After streamlining the thresholds that compare integers are rounded up to integers in float64 (FINN's
 ``RoundAndClipThresholds``: ``acc >= t`` equals ``acc >= ceil(t)`` for integer ``acc``) and the graph goes back to

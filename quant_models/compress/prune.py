@@ -13,7 +13,8 @@ parameters), so slicing the float weights slices the scales with them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 import torch_pruning as tp
@@ -100,23 +101,15 @@ def prune_to(model: Model, channels: list[int], *, importance: str = "magnitude"
     if len(channels) != len(model.plan) or any(c < 1 for c in channels):
         raise CompressError(f"a channel plan needs {len(model.plan)} counts >= 1, got {channels}")
     twin = float_twin(model).eval()
-    convs = [block.conv for block in twin.layers]
-    heads = [twin.head] if hasattr(twin, "head") else list(twin.heads)
-    if example is None:
-        example = torch.rand(1, 3, *model.cfg.input_size) * 255.0
+    example = _example(model, example)
     imp = _importance(importance)
     if importance == "taylor":
         if loss_fn is None:
             raise CompressError("--importance taylor needs a loss (training data) to take gradients of")
         twin.zero_grad()
         loss_fn(twin).backward()
-    index_of = {conv: i for i, conv in enumerate(convs)}
-    graph = tp.DependencyGraph().build_dependency(twin, example_inputs=example)
-    for group in graph.get_all_groups(ignored_layers=heads, root_module_types=[nn.Conv2d]):
-        members = sorted({index_of[dep.target.module] for dep, _ in group
-                          if dep.target.module in index_of and graph.is_out_channel_pruning_fn(dep.handler)})
-        if not members:
-            continue
+    convs = [block.conv for block in twin.layers]
+    for graph, members, group in _groups(twin, example):
         root = convs[members[0]]
         now = root.out_channels
         keep = min(now, max(channels[i] for i in members))
@@ -129,3 +122,30 @@ def prune_to(model: Model, channels: list[int], *, importance: str = "magnitude"
         graph.get_pruning_group(root, tp.prune_conv_out_channels, idxs=sorted(drop)).prune()
     plan = tuple(conv.out_channels for conv in convs)
     return rebuild(model, model.cfg.with_(channels=plan), twin.state_dict())
+
+
+def coupled_layers(model: Model, example: torch.Tensor | None = None) -> list[tuple[int, ...]]:
+    """The backbone layers whose output channels can only be pruned together (a residual Add's inputs, a depthwise
+    conv and its producer), one tuple per Torch-Pruning group, in graph order; a layer that cannot be pruned at all
+    is in none."""
+    twin = float_twin(model).eval()
+    return [tuple(members) for _graph, members, _group in _groups(twin, _example(model, example))]
+
+
+def _example(model: Model, example: torch.Tensor | None) -> torch.Tensor:
+    """The batch Torch-Pruning traces the model with: ``example``, or one random image of the model's size."""
+    return torch.rand(1, 3, *model.cfg.input_size) * 255.0 if example is None else example
+
+
+def _groups(twin: Model, example: torch.Tensor) -> Iterator[tuple[tp.DependencyGraph, list[int], Any]]:
+    """Each Torch-Pruning group of ``twin`` that prunes backbone output channels: the graph, the bit-spec indices of
+    the layers whose outputs it prunes, and the group."""
+    convs = [block.conv for block in twin.layers]
+    heads = [twin.head] if hasattr(twin, "head") else list(twin.heads)
+    index_of = {conv: i for i, conv in enumerate(convs)}
+    graph = tp.DependencyGraph().build_dependency(twin, example_inputs=example)
+    for group in graph.get_all_groups(ignored_layers=heads, root_module_types=[nn.Conv2d]):
+        members = sorted({index_of[dep.target.module] for dep, _ in group
+                          if dep.target.module in index_of and graph.is_out_channel_pruning_fn(dep.handler)})
+        if members:
+            yield graph, members, group

@@ -23,6 +23,7 @@ from quant_models.complexity import model_complexity
 from quant_models.compress.common import CompressError, recalibrate_bn
 from quant_models.compress.lowrank import factorize_model
 from quant_models.compress.prune import IMPORTANCES, check_ratio, prune_model, prune_to
+from quant_models.compress.sensitivity import sensitivity_plan
 from quant_models.data import load_dataset, to_tensors
 from quant_models.decode import as_outputs
 from quant_models.loss import detection_loss_heads
@@ -56,7 +57,9 @@ class PruneConfig:
 
     ``layer_costs`` (hardware-aware mode): each backbone layer's cost in the folder's estimate of the unpruned
     model's build (LUTs, :func:`hardware_ratios`); the costly layers are pruned harder, the cheap ones less, with
-    the same share of channels removed in total."""
+    the same share of channels removed in total. ``sensitivity``: each layer's share is found by measuring the
+    loss (:func:`~quant_models.compress.sensitivity.sensitivity_plan`), per LUT removed when ``layer_costs`` are
+    given too."""
 
     checkpoint: Path
     data: Path
@@ -66,6 +69,7 @@ class PruneConfig:
     importance: str = "magnitude"
     round_to: int = CHANNEL_MULTIPLE
     layer_costs: tuple[float, ...] = ()
+    sensitivity: bool = False
     finetune: FineTune = field(default_factory=FineTune)
     overwrite: bool = False
 
@@ -144,17 +148,26 @@ def prune(cfg: PruneConfig) -> Path:
     """Run an iterative pruning (see the module docstring); returns ``OUT/best.pt``."""
     original, _ = load_model(cfg.checkpoint)
     channels = [c.out_ch for c in original.plan]
-    ratios = (hardware_ratios(channels, cfg.layer_costs, cfg.ratio) if cfg.layer_costs
-              else {i: cfg.ratio for i in range(len(channels))})
-    finals = list(prune_model(original, cfg.ratio, round_to=cfg.round_to, layer_ratios=ratios).cfg.channels)
+    extra: dict[str, Any] = {"method": "prune"}
+    finals: list[int] = []
+    if not cfg.sensitivity:
+        ratios = (hardware_ratios(channels, cfg.layer_costs, cfg.ratio) if cfg.layer_costs
+                  else {i: cfg.ratio for i in range(len(channels))})
+        finals = list(prune_model(original, cfg.ratio, round_to=cfg.round_to, layer_ratios=ratios).cfg.channels)
+        extra["layer_ratios"] = ratios
 
     def step(model: Model, k: int, calib: torch.Tensor, loss_fn: Callable[[Model], torch.Tensor]) -> Model:
+        if not finals:  # sensitivity: measured once, on the unpruned model, when a step first needs it
+            finals.extend(sensitivity_plan(original, cfg.ratio, calib=calib, loss_fn=loss_fn, round_to=cfg.round_to,
+                                           importance=cfg.importance, layer_costs=cfg.layer_costs,
+                                           report=print if cfg.finetune.progress else None))
+            extra["sensitivity_plan"] = list(finals)
         # Step k's target is a share k / steps of the way to the final plan, in the original channels.
         target = [max(final, round((ch - (ch - final) * k / cfg.steps) / cfg.round_to) * cfg.round_to)
                   for ch, final in zip(channels, finals)]
         return prune_to(model, target, importance=cfg.importance, example=calib[:1], loss_fn=loss_fn)
 
-    return _run(cfg, cfg.steps, step, {"method": "prune", "layer_ratios": ratios})
+    return _run(cfg, cfg.steps, step, extra)
 
 
 def lowrank(cfg: LowRankConfig) -> Path:
@@ -196,19 +209,8 @@ def _run(cfg: PruneConfig | LowRankConfig, steps: int,
                             "or pass --overwrite")
     if cfg.overwrite and layout.root.is_dir():
         shutil.rmtree(layout.root)
-    train_set = to_tensors(load_dataset(Path(cfg.data), "train"), original.cfg.input_size,
-                           cache_dir=Path(cfg.data) / ".cache")
-    gen = torch.Generator().manual_seed(cfg.finetune.seed)
-    pick = torch.randperm(len(train_set.images), generator=gen)[:CALIB_IMAGES]
-    calib = train_set.images[pick].float()
-    anchors = [torch.tensor(a, dtype=torch.float32) for a in original.cfg.anchor_sets]
-
-    def loss_fn(model: Model) -> torch.Tensor:
-        out = as_outputs(model(calib))
-        return detection_loss_heads(out, train_set.boxes[pick], train_set.labels[pick], anchors,
-                                    original.cfg.num_classes)[0]
-
-    record: dict[str, Any] = {"config": settings, "finished": True, **extra, "original": {**_figures(original),
+    calib, loss_fn = _calibration(cfg, original)
+    record: dict[str, Any] = {"config": settings, "finished": True, "original": {**_figures(original),
                               "val_map50": _last_map(ckpt)}, "steps": []}
     layout.root.mkdir(parents=True, exist_ok=True)
     if not layout.compress_record.is_file():  # marks OUT as this run's, so a killed run resumes here
@@ -236,9 +238,29 @@ def _run(cfg: PruneConfig | LowRankConfig, steps: int,
         current = best
     shutil.copyfile(current, layout.best)
     shutil.copyfile(current, layout.last)
+    record.update(extra)  # after the steps: what they measured (a sensitivity plan) too
     layout.compress_record.write_text(json.dumps(record, indent=2) + "\n")
     layout.compress_report.write_text(report_markdown(record))
     return layout.best
+
+
+def _calibration(cfg: PruneConfig | LowRankConfig,
+                 original: Model) -> tuple[torch.Tensor, Callable[[Model], torch.Tensor]]:
+    """``CALIB_IMAGES`` training images (the fine-tuning seed picks them) and the detection loss on them, a function
+    of the model (BN statistics, the factors' quantizer ranges, Taylor scores and sensitivity all use them)."""
+    train_set = to_tensors(load_dataset(Path(cfg.data), "train"), original.cfg.input_size,
+                           cache_dir=Path(cfg.data) / ".cache")
+    gen = torch.Generator().manual_seed(cfg.finetune.seed)
+    pick = torch.randperm(len(train_set.images), generator=gen)[:CALIB_IMAGES]
+    calib = train_set.images[pick].float()
+    anchors = [torch.tensor(a, dtype=torch.float32) for a in original.cfg.anchor_sets]
+
+    def loss_fn(model: Model) -> torch.Tensor:
+        out = as_outputs(model(calib))
+        return detection_loss_heads(out, train_set.boxes[pick], train_set.labels[pick], anchors,
+                                    original.cfg.num_classes)[0]
+
+    return calib, loss_fn
 
 
 def _last_map(ckpt: dict[str, Any]) -> float | None:

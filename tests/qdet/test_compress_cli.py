@@ -42,6 +42,23 @@ def test_prune_reaches_half_the_channels_in_two_distilled_steps_and_resumes(caps
     assert other.code == 2 and "holds another compression run" in other.error_lines()[0]
 
 
+def test_sensitivity_pruning_measures_a_plan_that_removes_half_and_fine_tunes_to_it(capsys, trained_run, synth_data,
+                                                                                  tmp_path):
+    from quant_models.checkpoint import load_model
+
+    out = tmp_path / "sens"
+    result = run_qdet(capsys, "prune", trained_run.best, "--data", synth_data, "--out", out, "--ratio", "0.5",
+                      "--steps", "1", "--epochs", "1", "--batch-size", "16", "--round-to", "4", "--sensitivity")
+    assert result.code == 0, result.text
+    before = [c.out_ch for c in load_model(trained_run.best)[0].plan]
+    record = json.loads((out / "compress.json").read_text())
+    plan = record["sensitivity_plan"]
+    assert sum(before) - sum(plan) >= sum(before) / 2 and all(c % 4 == 0 and c >= 4 for c in plan)
+    assert record["steps"][0]["channels"] == plan
+    assert [c.out_ch for c in load_model(out / "best.pt")[0].plan] == plan
+    assert "sensitivity:" in result.text  # each round of the measurement is reported
+
+
 def test_lowrank_factorizes_the_named_layers_and_fine_tunes(capsys, trained_run, synth_data, tmp_path):
     from quant_models.checkpoint import load_model
     from quant_models.models.detector import LowRankBlock

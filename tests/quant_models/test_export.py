@@ -99,12 +99,12 @@ def test_exported_graph_converts_to_finn_and_runs_identically(trained_run, tmp_p
 
 
 def test_mismatches_are_counted_over_every_sample_before_the_error(trained_run, tiny_onnx, monkeypatch):
-    """Corrupt QONNX's output on samples 1 and 3 by a known number of accumulators: the check counts them all."""
-    import qonnx.core.onnx_exec as onnx_exec
+    """Corrupt the graph's output on samples 1 and 3 by a known number of accumulators: the check counts them all."""
+    import quant_models.exact_exec as exact_exec
 
     model, _ = load_model(trained_run.best)
     scale = model.head_scale_bias()[0].numpy()
-    real = onnx_exec.execute_onnx
+    real = exact_exec.execute_exact
     shifted = {1: 7, 3: 2}  # sample index -> accumulators moved by 3 LSBs
     rng = np.random.default_rng(5)
     calls: list[int] = []
@@ -116,9 +116,9 @@ def test_mismatches_are_counted_over_every_sample_before_the_error(trained_run, 
         where = np.unravel_index(rng.choice(y.size, shifted.get(len(calls), 0), replace=False), y.shape)
         y[where] += 3 * scale[where[1]]  # (n, channel, row, col): 3 x the channel's scale is 3 accumulator steps
         calls.append(len(calls))
-        return {**out, name: y.astype(np.float32)}
+        return {**out, name: y}
 
-    monkeypatch.setattr(onnx_exec, "execute_onnx", tampered)
+    monkeypatch.setattr(exact_exec, "execute_exact", tampered)
     images = sample_images(model, 5, seed=2)
     with pytest.raises(ExportError, match=r"on sample 1: 7 head accumulators differ.* 9 head accumulators differ "
                                           r"over all 5 samples, in samples \[1, 3\]"):
