@@ -182,7 +182,9 @@ def main() -> None:
     recorded = _recorded(base, data, fps) if args.rows else None
     costs = _layer_costs(base, Path(base_build["build"]))
     long_ft = FineTune(epochs=extra, batch_size=BASE_BATCH, lr=args.ft_lr, progress=False)
-    jobs: list[tuple[str, Any]] = [
+    jobs: list[tuple[str, Any]] = [  # the longest first, so the pool's last round is short
+        ("unpruned, same budget", (data, same, args.base_epochs + extra)),
+        ("half width, same budget", (data, work / "half_width_same_budget", args.base_epochs + extra, 0.5)),
         ("pruned 50%, sensitivity", PruneConfig(checkpoint=base, data=data, out=work / "pruned_sens",
                                                  ratio=args.ratio, steps=args.steps, sensitivity=True, finetune=ft)),
         ("pruned 50%", PruneConfig(checkpoint=base, data=data, out=work / "pruned", ratio=args.ratio,
@@ -196,9 +198,7 @@ def main() -> None:
         ("low-rank SVD", LowRankConfig(checkpoint=base, data=data, out=work / "lowrank_svd", macs=args.macs,
                                         finetune=long_ft)),
         ("low-rank Tucker-2", LowRankConfig(checkpoint=base, data=data, out=work / "lowrank_tucker", macs=args.macs,
-                                            tucker=True, finetune=long_ft)),
-        ("unpruned, same budget", (data, same, args.base_epochs + extra)),
-        ("half width, same budget", (data, work / "half_width_same_budget", args.base_epochs + extra, 0.5))]
+                                            tucker=True, finetune=long_ft))]
     # The trainings are independent single-core runs: args.jobs of them at a time, then the builds likewise.
     if args.rows:
         jobs = [job for job in jobs if job[0] in args.rows]
