@@ -218,9 +218,8 @@ def main() -> None:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if recorded is not None:  # a partial rerun: the rerun rows replace theirs, the rest stay as recorded
         fresh = {r["name"]: r for r in rows}
-        rows = [fresh.get(r["name"], r) for r in recorded["rows"]]
-        rows += [r for r in fresh.values() if r["name"] not in {q["name"] for q in rows}]
-        rows.sort(key=lambda r: -1 if r["name"] == "unpruned" else ROWS.index(r["name"]))
+        rows = sorted(({r["name"]: r for r in recorded["rows"]} | fresh).values(),
+                      key=lambda r: -1 if r["name"] == "unpruned" else ROWS.index(r["name"]))
         record = dict(recorded, rows=rows, checks=checks(rows))
         record["reruns"] = recorded.get("reruns", []) + [
             {"measured": now, "machine": _machine(), "rows": sorted(fresh), "seconds": time.perf_counter() - tick}]
