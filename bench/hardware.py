@@ -52,17 +52,20 @@ def measure(name: str, build: Path, frames: int, backpressure: float, reuse: boo
     budget = get_board(est["board"]).budget
     used = synth["total"]
     over = [r for r in RESOURCES if used.get(r, 0) > getattr(budget, r)]
+    steady = sim.get("steady_cycles_per_frame") or sim["cycles_per_frame"]
     return {"name": name, "build": str(build), "board": est["board"], "clock_mhz": est["clock_mhz"],
             "estimate_cycles": est["cycles_per_frame"], "estimate_lut": est["lut"], "estimate_bram18": est["bram18"],
             "sim_cycles": sim["cycles_per_frame"], "ratio": sim["cycles_per_frame"] / est["cycles_per_frame"],
-            "sim_fps": sim["fps"], "latency_cycles": sim["latency_cycles"], "frames": sim["frames"],
+            "steady_cycles": steady, "steady_ratio": steady / est["cycles_per_frame"],
+            "sim_fps": est["clock_mhz"] * 1e6 / steady, "latency_cycles": sim["latency_cycles"],
+            "frames": sim["frames"],
             "backpressure": sim["backpressure"], "mismatches": sim["mismatches"],
             "synth": {r: used.get(r, 0) for r in RESOURCES}, "budget": {r: getattr(budget, r) for r in RESOURCES},
             "fits": not over, "over_budget": over, "yosys": synth.get("yosys_version"),
             "synth_seconds": synth.get("seconds"),
             "longest_path": synth.get("longest_path"), "longest_path_by_kernel": longest_by_kernel(synth),
             "arch": arch,  # only an UltraNet is compared with UltraNet's published cycles
-            "vs_ultranet_published": ULTRANET_PUBLISHED_CYCLES / sim["cycles_per_frame"] if arch == "ultranet" else None}
+            "vs_ultranet_published": ULTRANET_PUBLISHED_CYCLES / steady if arch == "ultranet" else None}
 
 
 def longest_by_kernel(synth: dict[str, Any]) -> dict[str, int]:
@@ -115,15 +118,23 @@ def to_markdown(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _times(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
 def _tables(rows: list[dict[str, Any]]) -> list[str]:
     """The throughput table and the resource table of ``rows``."""
-    lines = ["| build | board, clock | frames | est. cycles/frame | simulated | sim/est | FPS (sim) | latency (ms) "
-             "| throughput vs UltraNet's published 460,800 cycles |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| build | board, clock | frames | est. cycles/frame | simulated, mean | simulated, steady state "
+             "| steady/est | FPS (steady) | latency (ms) | throughput vs UltraNet's published 460,800 cycles |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        steady = r.get("steady_cycles")  # rows recorded before the steady state was measured have none
         lines.append(f"| {r['name']} | {r['board']}, {r['clock_mhz']:g} MHz | {r['frames']} | "
-                     f"{r['estimate_cycles']:,} | {r['sim_cycles']:,.0f} | {r['ratio']:.3f} | {r['sim_fps']:,.0f} | "
+                     f"{r['estimate_cycles']:,} | {r['sim_cycles']:,.0f} | "
+                     f"{'-' if steady is None else format(steady, ',.0f')} | "
+                     f"{'-' if steady is None else format(r['steady_ratio'], '.3f')} | {r['sim_fps']:,.0f} | "
                      f"{r['latency_cycles'] / r['clock_mhz'] / 1e3:.2f} | "
-                     f"{'-' if r['vs_ultranet_published'] is None else format(r['vs_ultranet_published'], '.2f') + 'x'} |")
+                     f"{_times(r['vs_ultranet_published'])} |")
     lines += ["", "| build | LUT est. | LUT yosys | LUT budget | FF yosys | BRAM18 est. | BRAM18 yosys | BRAM18 budget "
               "| DSP yosys | fits |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -150,7 +161,8 @@ def plot(record: dict[str, Any], path: Path) -> None:
     with png_figure(path, 2, (11, 3.5)) as (fig, (a, b)):
         x = range(len(rows))
         a.bar([i - 0.2 for i in x], [r["estimate_cycles"] for r in rows], 0.4, label="estimate")
-        a.bar([i + 0.2 for i in x], [r["sim_cycles"] for r in rows], 0.4, label="RTL simulation")
+        a.bar([i + 0.2 for i in x], [r.get("steady_cycles") or r["sim_cycles"] for r in rows], 0.4,
+              label="RTL simulation (steady state)")
         a.set_xticks(list(x), names, rotation=15, fontsize=8)
         a.set_ylabel("cycles per frame")
         a.legend()

@@ -84,8 +84,11 @@ def _width_ok(op, attrs: dict[str, int]) -> bool:
     return True
 
 
-# Weight memory styles (FINN's ``ram_style``): "auto" is FINN's default, costed as block RAM.
-RAM_STYLES = ("auto", "distributed", "ultra")
+# Weight memory styles (FINN's ``ram_style``) the folder chooses from. Never "auto", FINN's default: FINN costs it as
+# block RAM, but it leaves the choice to synthesis, and yosys made the shallow, wide weight ROMs of UltraNet's first
+# four layers LUT logic (3-192 words of 216-1,536 bits: 0 BRAM18 where 97 were costed, about 10k LUTs more than
+# estimated). The folder writes the style it costed, so estimate and netlist agree.
+RAM_STYLES = ("block", "distributed", "ultra")
 
 
 def ram_styles_for(budget: Resources) -> tuple[str, ...]:
@@ -208,10 +211,15 @@ def set_attrs(model, attrs: dict[str, dict[str, int]]) -> None:
 def node_estimate(op, part: str, model=None) -> dict[str, float]:
     """The estimates for one specialized node: cycles, LUT, BRAM18, URAM, DSP. FINN's models, except for an MVAU
     whose MAC lanes the folder chose (``resType`` "lut" or "dsp"): qdet's calibrated model
-    (:func:`flows.mac_costs.mvau_estimate`; ``model``, the graph, lets its weights decide the DSP packing)."""
+    (:func:`flows.mac_costs.mvau_estimate`; ``model``, the graph, lets its weights decide the DSP packing), and
+    the LUTs of the sliding windows, paddings, width converters and max pools, whose qdet kernels are calibrated
+    apart (:func:`flows.stream_costs.stream_estimate`)."""
     from flows.mac_costs import mvau_estimate
+    from flows.stream_costs import stream_estimate
 
     if op.onnx_node.op_type.startswith("MVAU") and (ours := mvau_estimate(op, part, model)) is not None:
+        return ours
+    if (ours := stream_estimate(op, part, model)) is not None:
         return ours
     return {"cycles": int(op.get_exp_cycles()), "lut": float(op.lut_estimation(part)),
             "bram18": float(op.bram_estimation(part)), "uram": float(op.uram_estimation(part)),
@@ -307,8 +315,17 @@ def _fewest_luts_within_budget(groups: list[Group], cycles: int, budget: Resourc
     if result.status != 0 or result.x is None:  # 2: infeasible (no folding fits)
         return None
     picked = {i: o for (i, o), x in zip(flat, result.x) if x > 0.5}
-    chosen = [picked[i] for i in range(len(groups))]
+    chosen = [_dominating(usable[i], picked[i], budget) for i in range(len(groups))]
     return chosen if not over_budget(total(chosen), budget) else None
+
+
+def _dominating(options: list[Option], picked: Option, budget: Resources) -> Option:
+    """The best of ``options`` that uses no more of any resource than ``picked`` (fewest LUTs, then budget share,
+    then lanes). The solver stops within its relative gap (HiGHS: 1e-4, i.e. several LUTs of a board), so it
+    breaks ties between options of equal cost arbitrarily: a padding or sliding window that FINN costs at 0 LUTs
+    at every SIMD came out fully parallel, and the width converters around it cost real LUTs."""
+    keep = [o for o in options if all(getattr(o, r) <= getattr(picked, r) for r in RESOURCES)]
+    return min(keep, key=lambda o: (o.lut, o.cost(budget), o.lanes, o.cycles))
 
 
 def choose_within(groups: list[Group], cycles: int, budget: Resources) -> list[Option] | None:

@@ -30,19 +30,23 @@ def lane_features(pe: int, simd: int, in_bits: int, w_bits: int, acc_bits: int, 
 def fit(points: list[dict]) -> dict[str, list[float]]:
     """Non-negative least squares per lane kind over the measured points: {"lut": coefficients, "dsp": ...}.
     (The families' LUT counts differ by about 2%, so one family's points serve both.)"""
-    from scipy.optimize import nnls
-
     model = {}
     for key in sorted({p["kind"] for p in points}):
         rows = [p for p in points if p["kind"] == key]
         a = np.array([lane_features(p["pe"], p["simd"], p["in_bits"], p["w_bits"], p["acc_bits"], p["steps"])
                       for p in rows])
-        b = np.array([float(p["lut"]) for p in rows])
-        # Relative error matters (small layers count as much as large ones): weight each row by 1 / LUTs.
-        w = 1.0 / np.maximum(b, 1.0)
-        coef, _ = nnls(a * w[:, None], b * w)
-        model[key] = [float(c) for c in coef]
+        model[key] = relative_nnls(a, np.array([float(p["lut"]) for p in rows]))
     return model
+
+
+def relative_nnls(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """Non-negative least squares of ``a @ x ~ b`` in relative error (each row weighted by 1 / b): small layers
+    count as much as large ones."""
+    from scipy.optimize import nnls
+
+    w = 1.0 / np.maximum(b, 1.0)
+    coef, _ = nnls(a * w[:, None], b * w)
+    return [float(c) for c in coef]
 
 
 def predict(model: dict[str, list[float]], kind: str, features: list[float]) -> float:

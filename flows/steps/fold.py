@@ -50,19 +50,24 @@ def finn_setfolding(model, cycles: int):
     return with_attrs(model, {}).transform(SetFolding(target_cycles_per_frame=cycles))
 
 
+FILE_RAM_STYLES = ("auto", *RAM_STYLES)  # a user's folding may leave a memory to synthesis
+
+
 def read_folding(path: Path) -> dict[str, dict[str, int]]:
     """A folding file: ``{node name: {attribute: int}}``; a clear FlowError for anything else."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise FlowError(f"{path}: cannot read the folding file ({exc})") from exc
-    ok = isinstance(data, dict) and all(
-        isinstance(v, dict) and all(isinstance(a, str) and (type(x) is int or (a == "ram_style" and x in RAM_STYLES)
-                                                            or (a == "resType" and x in MAC_KINDS))
-                                    for a, x in v.items()) for v in data.values())
+    def legal(a, x) -> bool:
+        return isinstance(a, str) and (type(x) is int or (a == "ram_style" and x in FILE_RAM_STYLES)
+                                       or (a == "resType" and x in MAC_KINDS))
+
+    ok = isinstance(data, dict) and all(isinstance(v, dict) and all(legal(a, x) for a, x in v.items())
+                                        for v in data.values())
     if not ok:
         raise FlowError(f"{path}: a folding file maps node names to {{attribute: integer}} (and \"ram_style\" to one "
-                        f"of {', '.join(RAM_STYLES)}, \"resType\" to one of {', '.join(MAC_KINDS)}), e.g. "
+                        f"of {', '.join(FILE_RAM_STYLES)}, \"resType\" to one of {', '.join(MAC_KINDS)}), e.g. "
                         f"{{\"MVAU_hls_0\": {{\"PE\": 16, \"SIMD\": 3}}}}")
     return data
 

@@ -63,8 +63,10 @@ def summary_markdown(est: dict[str, Any], synth: dict[str, Any] | None = None,
                   f"{r['uram']:g} | {r['dsp']:g} | {'yes' if r['fits'] else 'no'} |" for label, r in rows]
         lines += ["", f"qdet: {est['comparison']['verdict']}."]
     lines += links_markdown(est)
-    lines += ["", "Estimates are FINN's per-layer models (HLS MVAU LUT model; RTL sliding windows and padding, HLS "
-              "pool), not synthesis results."]
+    lines += ["", "Estimates, not synthesis results: cycles are FINN's; LUTs are qdet's yosys-calibrated models of "
+              "its MAC lanes and stream kernels where the folder chose the MAC lanes (flows/mac_costs.py, "
+              "flows/stream_costs.py), FINN's models elsewhere; block RAM, UltraRAM and DSPs FINN's (the MVAUs' "
+              "widened to their packed words, DSPs counted by the packing)."]
     if synth is not None or sim is not None or csim is not None:
         lines += measured_markdown(side_by_side(est, synth, sim, csim))
     return "\n".join(lines) + "\n"

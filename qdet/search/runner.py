@@ -236,9 +236,14 @@ def work(cfg: SearchConfig, teacher: Path, worker: int) -> None:
             study.optimize(lambda t: objective(t, cfg, teacher, worker, say), n_trials=1, catch=(Exception,),
                            callbacks=[MaxTrialsCallback(cfg.trials, states=(TrialState.COMPLETE, TrialState.RUNNING)),
                                       stop_on_failures], gc_after_trial=True)
-        except optuna.exceptions.UpdateFinishedTrialError as exc:
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
             # Its heartbeat came too late (a loaded machine): another worker failed it as a dead worker's, and it
-            # runs again as a retry. Not this worker's end.
+            # runs again as a retry. Not this worker's end. Optuna says so with UpdateFinishedTrialError, or, when
+            # the other worker failed it between the objective's end and the tell, "Cannot tell a FAIL trial"
+            # (seen with two test workers and a synthesis on 2 cores). The objective's own errors never get here:
+            # optimize catches them.
+            if isinstance(exc, ValueError) and not str(exc).startswith("Cannot tell a"):
+                raise
             say(f"[worker {worker}] {exc}; the trial is retried")
         failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
         if len(failed) >= cfg.trials:

@@ -175,6 +175,20 @@ def test_max_fps_finds_a_mixed_folding_when_neither_objective_alone_fits():
     assert not over_budget(total(got), budget) and sum(o.lut for o in got) == 70.0
 
 
+def test_an_integer_program_folding_keeps_free_layers_narrow():
+    """When the budget needs the integer program, a layer whose options all cost nothing (FINN prices padding at 0
+    LUTs at any SIMD) still takes its fewest lanes: the solver's tie is not left to chance."""
+    def opt(name, lut, bram, pe=1):
+        return Option(((name, (("PE", pe),)),), 10, float(lut), float(bram), 0.0, 0.0)
+
+    free = Group(("pad",), tuple(opt("pad", 0, 0, pe) for pe in (64, 16, 4, 1, 2, 32, 8)))
+    groups = [Group((n,), (opt(n, 60, 0), opt(n, 10, 8))) for n in ("a", "b")] + [free]
+    budget = Resources(lut=100.0, ff=0.0, bram18=10.0, uram=0.0, dsp=0.0)
+    got = fold_max_fps(groups, budget)
+    assert sum(o.lut for o in got) == 70.0
+    assert got[2].attrs == (("pad", (("PE", 1),)),)
+
+
 def _folded(tiny_build):
     cfg, _ = tiny_build
     return cfg, ModelWrapper(str(cfg.layout.step_checkpoint("fold")))
@@ -188,6 +202,8 @@ def test_folding_uses_only_legal_values(tiny_build):
         if kind == "MVAU":
             assert op.get_nodeattr("MW") % op.get_nodeattr("SIMD") == 0
             assert op.get_nodeattr("MH") % op.get_nodeattr("PE") == 0
+            # The memory style the folder costed, never "auto" (which synthesis may turn into LUT logic).
+            assert op.get_nodeattr("ram_style") in ("block", "distributed", "ultra"), node.name
         elif kind == "ConvolutionInputGenerator":
             assert op.get_nodeattr("IFMChannels") % op.get_nodeattr("SIMD") == 0
         elif kind == "FMPadding":

@@ -81,7 +81,10 @@ def test_dwc_and_fifo_insertion(tmp_path: Path) -> None:
                                   ("qdet_swg", "layer"), ("qdet_dwc", "dwc"), ("qdet_fifo", "fifo"),
                                   ("qdet_mvau", "layer")]
     fifos = [s["parameters"] for s in manifest["stages"] if s["role"] == "fifo"]
-    assert fifos == [{"WIDTH": 8, "DEPTH": 32}, {"WIDTH": 12, "DEPTH": 32}]
+    # The MVAU's FIFO also covers its sliding window's frame-boundary gap (flows.transforms.insert_fifos): the
+    # window reads 2 rows and 3 pixels (15 beats) of the next frame before its first window, while the MVAU takes
+    # 96 beats per frame of the pipeline's 192 cycles: 32 + ceil(15 * 96 / 192) = 40 -> 64.
+    assert fifos == [{"WIDTH": 8, "DEPTH": 32}, {"WIDTH": 12, "DEPTH": 64}]
     dwcs = [s["parameters"] for s in manifest["stages"] if s["role"] == "dwc"]
     assert dwcs == [{"IN_ELEMS": 1, "OUT_ELEMS": 2, "BITS": 4}, {"IN_ELEMS": 2, "OUT_ELEMS": 3, "BITS": 4}]
     # Top ports: 4-bit input and 2 x 2-bit output, both padded to one byte.
