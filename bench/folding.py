@@ -4,7 +4,8 @@ UltraNet W4A4 (as published, 160x320) for Ultra96-V2 at 200 MHz, and tinydet W4A
 exported by ``qdet export`` and built with ``--max-fps``. Rows per model: qdet, FINN's SetFolding for qdet's cycles
 per frame, qdet folded for FINN's cycles (same throughput, so LUTs compare like for like), and for UltraNet its
 published per-layer SIMD x PE (3x16, 16x8, 16x8, 16x4, 8x2 x5: ~460.8k cycles per frame), with the other layers
-folded by qdet to keep up with it. All figures are FINN's estimates (cycles; HLS-MVAU LUT model), not synthesis.
+folded by qdet to keep up with it. All figures are the folder's estimates (FINN's cycles; LUTs by qdet's
+yosys-calibrated models of its MAC lanes and stream kernels, FINN's elsewhere), not synthesis.
 Writes ``bench/results/folding.{json,md,png}``.
 
     python -m bench.folding
@@ -109,8 +110,10 @@ def run_case(case: Case, work: Path) -> dict[str, Any]:
 def to_markdown(record: dict[str, Any]) -> str:
     """The results as Markdown tables, one per case."""
     lines = ["# Folding: qdet vs FINN SetFolding vs UltraNet's published folding", "",
-             f"Measured {record['date']} on {record['device']}; FINN's estimates (cycles, HLS-MVAU LUT model, "
-             "BRAM18, URAM, DSP), not synthesis.", ""]
+             f"Measured {record['date']} on {record['device']}; the folder's estimates (FINN's cycles; LUTs by qdet's "
+             "yosys-calibrated models of its MAC lanes and stream kernels, flows/mac_costs.py and "
+             "flows/stream_costs.py, FINN's elsewhere; BRAM18, URAM, DSP), not synthesis: bench.hardware has "
+             "yosys.", ""]
     for case in record["cases"]:
         lines += [f"## {case['model']} W4A4 on {case['board']} at {case['clock_mhz']:g} MHz "
                   f"({case['seconds']:.0f} s)", "",
