@@ -27,6 +27,8 @@ estimated at 114 BRAM18 instead of 2).
 
 from __future__ import annotations
 
+import math
+
 from onnx import TensorProto, helper
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
@@ -96,8 +98,6 @@ def border_gap(op) -> int:
 
 
 def _beats_per_frame(op) -> int:
-    import math
-
     return math.prod(op.get_folded_input_shape()[:-1])
 
 
@@ -212,7 +212,7 @@ class InsertFIFOs(Transformation):
         graph = model.graph
         # The pipeline's cycles per frame: its slowest layer's (the rate the frame-boundary gaps are covered at).
         interval = max((int(getCustomOp(n).get_exp_cycles()) for n in graph.node
-                        if not (is_fifo(n) or is_dwc(n))), default=0) or None
+                        if n.domain.startswith(FIFO_DOMAIN) and not (is_fifo(n) or is_dwc(n))), default=0) or None
         for consumer in list(graph.node):
             if is_fifo(consumer) or is_dwc(consumer):
                 continue
