@@ -52,12 +52,13 @@ def measure(name: str, build: Path, frames: int, backpressure: float, reuse: boo
     budget = get_board(est["board"]).budget
     used = synth["total"]
     over = [r for r in RESOURCES if used.get(r, 0) > getattr(budget, r)]
-    steady = sim.get("steady_cycles_per_frame") or sim["cycles_per_frame"]
+    steady = sim.get("steady_cycles_per_frame")  # None in a result written before qdet sim measured it
+    pace = steady or sim["cycles_per_frame"]
     return {"name": name, "build": str(build), "board": est["board"], "clock_mhz": est["clock_mhz"],
             "estimate_cycles": est["cycles_per_frame"], "estimate_lut": est["lut"], "estimate_bram18": est["bram18"],
             "sim_cycles": sim["cycles_per_frame"], "ratio": sim["cycles_per_frame"] / est["cycles_per_frame"],
-            "steady_cycles": steady, "steady_ratio": steady / est["cycles_per_frame"],
-            "sim_fps": est["clock_mhz"] * 1e6 / steady, "latency_cycles": sim["latency_cycles"],
+            "steady_cycles": steady, "steady_ratio": steady / est["cycles_per_frame"] if steady else None,
+            "sim_fps": est["clock_mhz"] * 1e6 / pace, "latency_cycles": sim["latency_cycles"],
             "frames": sim["frames"],
             "backpressure": sim["backpressure"], "mismatches": sim["mismatches"],
             "synth": {r: used.get(r, 0) for r in RESOURCES}, "budget": {r: getattr(budget, r) for r in RESOURCES},
@@ -65,7 +66,7 @@ def measure(name: str, build: Path, frames: int, backpressure: float, reuse: boo
             "synth_seconds": synth.get("seconds"),
             "longest_path": synth.get("longest_path"), "longest_path_by_kernel": longest_by_kernel(synth),
             "arch": arch,  # only an UltraNet is compared with UltraNet's published cycles
-            "vs_ultranet_published": ULTRANET_PUBLISHED_CYCLES / steady if arch == "ultranet" else None}
+            "vs_ultranet_published": ULTRANET_PUBLISHED_CYCLES / pace if arch == "ultranet" else None}
 
 
 def longest_by_kernel(synth: dict[str, Any]) -> dict[str, int]:
@@ -125,7 +126,8 @@ def _times(ratio: float | None) -> str:
 def _tables(rows: list[dict[str, Any]]) -> list[str]:
     """The throughput table and the resource table of ``rows``."""
     lines = ["| build | board, clock | frames | est. cycles/frame | simulated, mean | simulated, steady state "
-             "| steady/est | FPS (steady) | latency (ms) | throughput vs UltraNet's published 460,800 cycles |",
+             "| steady/est | FPS (steady state where measured) | latency (ms) "
+             "| throughput vs UltraNet's published 460,800 cycles |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         steady = r.get("steady_cycles")  # rows recorded before the steady state was measured have none

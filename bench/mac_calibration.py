@@ -71,16 +71,20 @@ def _point_rtl(folder: Path, pe: int, simd: int, a: int, w: int, steps: int, kin
         lo = -(1 << (acc_bits - 2))
         t = np.sort(rng.integers(lo, -lo, size=(mh, steps)), axis=1)
         (folder / "t.mem").write_text(mem_text(threshold_lines(t, pe, acc_bits)))
-    out_bits = params["OUT_BITS"]
+    write_wrapper(folder, "qdet_mvau", params, simd * a, pe * params["OUT_BITS"])
+    return {"pe": pe, "simd": simd, "in_bits": a, "w_bits": w, "steps": steps, "acc_bits": acc_bits, "kind": kind,
+            "family": family, "lanes": lanes}
+
+
+def write_wrapper(folder: Path, kernel: str, params: dict, in_width: int, out_width: int) -> None:
+    """``folder/calib.sv``: the ``calib`` top that synth_point synthesizes, one ``kernel`` instance with ``params``
+    between AXI-Stream ports of ``in_width`` and ``out_width`` bits."""
     plist = ", ".join(f".{k}({v})" for k, v in params.items())
     (folder / "calib.sv").write_text(
         "module calib (input logic ap_clk, input logic ap_rst_n,\n"
-        f"  input logic [{simd * a - 1}:0] s_axis_tdata, input logic s_axis_tvalid, output logic s_axis_tready,\n"
-        f"  output logic [{pe * out_bits - 1}:0] m_axis_tdata, output logic m_axis_tvalid,"
-        " input logic m_axis_tready);\n"
-        f"  qdet_mvau #({plist}) u (.*);\nendmodule\n")
-    return {"pe": pe, "simd": simd, "in_bits": a, "w_bits": w, "steps": steps, "acc_bits": acc_bits, "kind": kind,
-            "family": family, "lanes": lanes}
+        f"  input logic [{in_width - 1}:0] s_axis_tdata, input logic s_axis_tvalid, output logic s_axis_tready,\n"
+        f"  output logic [{out_width - 1}:0] m_axis_tdata, output logic m_axis_tvalid, input logic m_axis_tready);\n"
+        f"  {kernel} #({plist}) u (.*);\nendmodule\n")
 
 
 def synth_point(folder: Path, family: str) -> dict[str, int]:

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.mac_calibration import FAMILY, RESULTS, RTL, synth_point
+from bench.mac_calibration import FAMILY, RESULTS, RTL, synth_point, write_wrapper
 from flows.stream_costs import TABLE, fit, predict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,13 +71,7 @@ def point_rtl(folder: Path, kernel: str, params: dict) -> None:
     folder.mkdir(parents=True)
     for name in SOURCES[kernel]:
         shutil.copy(RTL / f"{name}.sv", folder / f"{name}.sv")
-    i, o = _widths(kernel, params)
-    plist = ", ".join(f".{k}({v})" for k, v in params.items())
-    (folder / "calib.sv").write_text(
-        "module calib (input logic ap_clk, input logic ap_rst_n,\n"
-        f"  input logic [{i - 1}:0] s_axis_tdata, input logic s_axis_tvalid, output logic s_axis_tready,\n"
-        f"  output logic [{o - 1}:0] m_axis_tdata, output logic m_axis_tvalid, input logic m_axis_tready);\n"
-        f"  {kernel} #({plist}) u (.*);\nendmodule\n")
+    write_wrapper(folder, kernel, params, *_widths(kernel, params))
 
 
 def measure(jobs: int, start: float) -> list[dict]:

@@ -213,15 +213,14 @@ def node_estimate(op, part: str, model=None) -> dict[str, float]:
     whose MAC lanes the folder chose (``resType`` "lut" or "dsp"): qdet's calibrated model
     (:func:`flows.mac_costs.mvau_estimate`; ``model``, the graph, lets its weights decide the DSP packing), and
     the LUTs of the sliding windows, paddings, width converters and max pools, whose qdet kernels are calibrated
-    apart (:func:`flows.stream_costs.stream_estimate`)."""
+    apart (:func:`flows.stream_costs.stream_luts`)."""
     from flows.mac_costs import mvau_estimate
-    from flows.stream_costs import stream_estimate
+    from flows.stream_costs import stream_luts
 
     if op.onnx_node.op_type.startswith("MVAU") and (ours := mvau_estimate(op, part, model)) is not None:
         return ours
-    if (ours := stream_estimate(op, part, model)) is not None:
-        return ours
-    return {"cycles": int(op.get_exp_cycles()), "lut": float(op.lut_estimation(part)),
+    lut = stream_luts(op, model)
+    return {"cycles": int(op.get_exp_cycles()), "lut": float(op.lut_estimation(part)) if lut is None else lut,
             "bram18": float(op.bram_estimation(part)), "uram": float(op.uram_estimation(part)),
             "dsp": float(op.dsp_estimation(part))}
 

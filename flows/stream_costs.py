@@ -70,10 +70,9 @@ def default_model() -> dict[str, list[float]]:
     return fit(json.loads(TABLE.read_text())["points"])
 
 
-def stream_estimate(op, part: str, model=None) -> dict[str, float] | None:
-    """qdet's estimate of a sliding window, padding, width converter or max pool node (FINN's cycles, BRAM18,
-    URAM and DSP; the calibrated LUTs of the kernel the RTL backend generates for it, with the generator's own
-    parameters); None for any other node, whose FINN models then apply."""
+def stream_luts(op, model=None) -> float | None:
+    """The calibrated LUTs of the kernel the RTL backend generates for a sliding window, padding, width converter or
+    max pool node (priced with the generator's own parameters); None for any other node, whose FINN model stands."""
     from hls.gen.ops import GenerateError, view_of
 
     node = op.onnx_node
@@ -86,6 +85,4 @@ def stream_estimate(op, part: str, model=None) -> dict[str, float] | None:
         return None  # a node the RTL backend rejects: the generator says why; FINN's model meanwhile
     if view.kernel != kernel:  # e.g. an average pool, which is another kernel
         return None
-    return {"cycles": int(op.get_exp_cycles()), "lut": predict(default_model(), kernel, view.params()),
-            "bram18": float(op.bram_estimation(part)), "uram": float(op.uram_estimation(part)),
-            "dsp": float(op.dsp_estimation(part))}
+    return predict(default_model(), kernel, view.params())

@@ -64,9 +64,10 @@ def summary_markdown(est: dict[str, Any], synth: dict[str, Any] | None = None,
         lines += ["", f"qdet: {est['comparison']['verdict']}."]
     lines += links_markdown(est)
     lines += ["", "Estimates, not synthesis results: cycles are FINN's; LUTs are qdet's yosys-calibrated models of "
-              "its MAC lanes and stream kernels where the folder chose the MAC lanes (flows/mac_costs.py, "
-              "flows/stream_costs.py), FINN's models elsewhere; block RAM, UltraRAM and DSPs FINN's (the MVAUs' "
-              "widened to their packed words, DSPs counted by the packing)."]
+              "its MAC lanes (where the folder chose them, flows/mac_costs.py) and of its sliding windows, "
+              "paddings, width converters and max pools (flows/stream_costs.py), FINN's models elsewhere; block "
+              "RAM, UltraRAM and DSPs FINN's (the MVAUs' widened to their packed words, DSPs counted by the "
+              "packing)."]
     if synth is not None or sim is not None or csim is not None:
         lines += measured_markdown(side_by_side(est, synth, sim, csim))
     return "\n".join(lines) + "\n"
