@@ -32,6 +32,7 @@ from quant_models.models.config import CHANNEL_MULTIPLE
 from quant_models.run_layout import RunLayout
 
 CALIB_IMAGES = 64  # training images for BN statistics, the factors' quantizer ranges and the Taylor loss
+MEASURED = ("sensitivity_plan",)  # what a step measures once: recorded, and reused by a resumed run
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,11 @@ def prune(cfg: PruneConfig) -> Path:
 
     def step(model: Model, k: int, calib: torch.Tensor, loss_fn: Callable[[Model], torch.Tensor]) -> Model:
         if not finals:  # sensitivity: measured once, on the unpruned model, when a step first needs it
-            finals.extend(sensitivity_plan(original, cfg.ratio, calib=calib, loss_fn=loss_fn, round_to=cfg.round_to,
-                                           importance=cfg.importance, layer_costs=cfg.layer_costs,
-                                           report=print if cfg.finetune.progress else None))
+            # A resumed run takes the plan its first steps were pruned to from the record: measured again (on
+            # another machine, another thread count) it could differ, and the later steps would aim elsewhere.
+            finals.extend(extra.get("sensitivity_plan") or sensitivity_plan(
+                original, cfg.ratio, calib=calib, loss_fn=loss_fn, round_to=cfg.round_to, importance=cfg.importance,
+                layer_costs=cfg.layer_costs, report=print if cfg.finetune.progress else None))
             extra["sensitivity_plan"] = list(finals)
         # Step k's target is a share k / steps of the way to the final plan, in the original channels.
         target = [max(final, round((ch - (ch - final) * k / cfg.steps) / cfg.round_to) * cfg.round_to)
@@ -200,10 +203,14 @@ def _run(cfg: PruneConfig | LowRankConfig, steps: int,
     layout = RunLayout(Path(cfg.out)).check_writable("--out")
     settings = json.loads(json.dumps({k: v for k, v in asdict(cfg).items() if k != "overwrite"}, default=str))
     if layout.compress_record.is_file():
-        earlier = json.loads(layout.compress_record.read_text()).get("config")
-        if earlier != settings and not cfg.overwrite:
+        earlier = json.loads(layout.compress_record.read_text())
+        if earlier.get("config") != settings and not cfg.overwrite:
             raise CompressError(f"--out {layout.root} holds another compression run; pass --overwrite to replace it "
                                 "or choose another --out")
+        measured = earlier.get("measured", earlier)  # a killed run's record, or a finished one's
+        for key in MEASURED if not cfg.overwrite else ():
+            if key in measured:
+                extra.setdefault(key, measured[key])  # in place: the step function reads this dict
     elif layout.root.is_dir() and any(layout.root.iterdir()) and not cfg.overwrite:
         raise CompressError(f"--out {layout.root} is not empty and holds no compression run; choose another --out "
                             "or pass --overwrite")
@@ -226,6 +233,8 @@ def _run(cfg: PruneConfig | LowRankConfig, steps: int,
                 save_checkpoint(layout.compressed(k), {"model_config": model.cfg.to_dict(), "model": model.state_dict(),
                                                        "epoch": 0, "history": [], "best_map50": -1.0,
                                                        "compressed_from": str(current)})
+                layout.compress_record.write_text(json.dumps({"config": settings, "finished": False,
+                                                              "measured": extra}, indent=2) + "\n")
             train(TrainConfig(data=Path(cfg.data), out=run.root, model=original.cfg.arch, bits=original.cfg.bits,
                               epochs=ft.epochs, batch_size=ft.batch_size, lr=ft.lr, warmup_epochs=0.5,
                               seed=ft.seed + k, device=ft.device, init=layout.compressed(k),

@@ -59,6 +59,41 @@ def test_sensitivity_pruning_measures_a_plan_that_removes_half_and_fine_tunes_to
     assert "sensitivity:" in result.text  # each round of the measurement is reported
 
 
+def test_a_killed_sensitivity_run_resumes_on_the_plan_it_measured(capsys, trained_run, synth_data, tmp_path,
+                                                                   monkeypatch):
+    import quant_models.compress.schedule as schedule
+    import quant_models.train as training
+    from quant_models.checkpoint import load_model
+
+    out = tmp_path / "sens"
+    args = ["prune", trained_run.best, "--data", synth_data, "--out", out, "--ratio", "0.5", "--steps", "2",
+            "--epochs", "1", "--batch-size", "16", "--round-to", "4", "--sensitivity"]
+    real_train = training.train
+
+    def killed_in_step2(cfg):
+        if cfg.out.name == "step2":
+            raise KeyboardInterrupt
+        return real_train(cfg)
+
+    monkeypatch.setattr(training, "train", killed_in_step2)
+    killed = run_qdet(capsys, *args)
+    assert killed.code == 130, killed.text
+    assert not (out / "step2" / "last.pt").exists() and (out / "step2" / "compressed.pt").is_file()
+    plan = [c.out_ch for c in load_model(out / "step2" / "compressed.pt")[0].plan]
+
+    def measured_again(*_a, **_k):
+        raise AssertionError("the resumed run measured the sensitivity plan again")
+
+    monkeypatch.setattr(training, "train", real_train)
+    monkeypatch.setattr(schedule, "sensitivity_plan", measured_again)
+    resumed = run_qdet(capsys, *args)
+    assert resumed.code == 0, resumed.text
+    record = json.loads((out / "compress.json").read_text())
+    assert record["finished"] and record["sensitivity_plan"] == plan == record["steps"][1]["channels"]
+    again = run_qdet(capsys, *args)  # a finished run run again keeps its record whole
+    assert again.code == 0 and json.loads((out / "compress.json").read_text())["sensitivity_plan"] == plan
+
+
 def test_lowrank_factorizes_the_named_layers_and_fine_tunes(capsys, trained_run, synth_data, tmp_path):
     from quant_models.checkpoint import load_model
     from quant_models.models.detector import LowRankBlock
