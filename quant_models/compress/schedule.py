@@ -220,8 +220,13 @@ def _run(cfg: PruneConfig | LowRankConfig, steps: int,
     record: dict[str, Any] = {"config": settings, "finished": True, "original": {**_figures(original),
                               "val_map50": _last_map(ckpt)}, "steps": []}
     layout.root.mkdir(parents=True, exist_ok=True)
-    if not layout.compress_record.is_file():  # marks OUT as this run's, so a killed run resumes here
-        layout.compress_record.write_text(json.dumps({"config": settings, "finished": False}, indent=2) + "\n")
+
+    def mark_unfinished() -> None:  # OUT is this run's, so a killed run resumes here with what its steps measured
+        layout.compress_record.write_text(json.dumps({"config": settings, "finished": False, "measured": extra},
+                                                     indent=2) + "\n")
+
+    if not layout.compress_record.is_file():
+        mark_unfinished()
     current = Path(cfg.checkpoint)
     ft = cfg.finetune
     for k in range(1, steps + 1):
@@ -233,8 +238,7 @@ def _run(cfg: PruneConfig | LowRankConfig, steps: int,
                 save_checkpoint(layout.compressed(k), {"model_config": model.cfg.to_dict(), "model": model.state_dict(),
                                                        "epoch": 0, "history": [], "best_map50": -1.0,
                                                        "compressed_from": str(current)})
-                layout.compress_record.write_text(json.dumps({"config": settings, "finished": False,
-                                                              "measured": extra}, indent=2) + "\n")
+                mark_unfinished()
             train(TrainConfig(data=Path(cfg.data), out=run.root, model=original.cfg.arch, bits=original.cfg.bits,
                               epochs=ft.epochs, batch_size=ft.batch_size, lr=ft.lr, warmup_epochs=0.5,
                               seed=ft.seed + k, device=ft.device, init=layout.compressed(k),
