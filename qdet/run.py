@@ -157,6 +157,7 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
     from quant_models.checkpoint import load_model
     from quant_models.data import load_dataset, to_tensors
     from quant_models.evaluate import integer_heads, predict_with_heads, targets_of
+    from quant_models.float64 import float64_reference
     from quant_models.metrics import detection_map
 
     layout = BuildLayout.of(build)
@@ -216,7 +217,10 @@ def run_build(build: Path | BuildLayout, cfg: RunConfig,
     hw_ints = [np.concatenate(p) for p in hw]
 
     # The torch model on the same images, one forward pass (qdet eval's own code, quant_models.evaluate): its
-    # detections, and from its raw heads the integer accumulators and the head maps qdet eval decodes.
+    # detections, and from its raw heads the integer accumulators and the head maps qdet eval decodes. In float64,
+    # as the build verified it: float32 can round an activation within ~1e-7 of a tie the other way than the exact
+    # value the hardware's thresholds follow (quant_models.float64).
+    model = float64_reference(model)
     torch_dets, raw_heads = predict_with_heads(model, tensors.images)
     torch_ints: list[list[np.ndarray]] = [[] for _ in spec.outputs]
     torch_heads: list[list[np.ndarray]] = [[] for _ in spec.outputs]

@@ -30,13 +30,15 @@ def predict_with_heads(model: Model, images: torch.Tensor, batch_size: int = 64,
                        decode_cfg: DecodeConfig = DecodeConfig()
                        ) -> tuple[list[Detections], list[tuple[torch.Tensor, ...]]]:
     """:func:`predict`, and the model's raw head outputs of each batch (on the CPU), for callers that also look at
-    the heads (``qdet run`` compares their integer accumulators with the accelerator's)."""
+    the heads (``qdet run`` compares their integer accumulators with the accelerator's). The images are fed in the
+    model's own float type (``qdet run`` evaluates a float64 copy, as the build's verification does)."""
+    dtype = next(model.parameters()).dtype
     was_training = model.training
     model.eval()
     out: list[Detections] = []
     raw: list[tuple[torch.Tensor, ...]] = []
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].to(device).float()
+        batch = images[start:start + batch_size].to(device=device, dtype=dtype)
         heads = as_outputs(model(batch))
         dets = decode_heads(integer_heads(model, heads), model.cfg.anchor_sets, model.cfg.num_classes,
                             model.cfg.input_size, decode_cfg)
@@ -61,7 +63,8 @@ def integer_heads(model: Model, outputs: tuple[torch.Tensor, ...]) -> tuple[torc
         scale, bias = model.head_scale_bias(i)
         shape = (1, -1, 1, 1)
         acc = model.head_accumulators(out, i)
-        heads.append(acc * scale.to(out).view(shape) + bias.to(out).view(shape))
+        f32 = {"device": out.device, "dtype": torch.float32}  # a float64 model's heads too: the host's arithmetic
+        heads.append(acc.to(**f32) * scale.to(**f32).view(shape) + bias.to(**f32).view(shape))
     return tuple(heads)
 
 

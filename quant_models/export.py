@@ -21,6 +21,7 @@ import torch
 
 from quant_models.checkpoint import load_model
 from quant_models.decode import as_outputs
+from quant_models.float64 import float64_reference
 from quant_models.models import Model
 
 # ONNX ops of an exported qdet detector that the FINN flow maps to hardware (or streamlines away). Resize
@@ -130,7 +131,11 @@ def check_export(model: Model, onnx_path: Path, samples: torch.Tensor, *, strict
     weight and input quantizers), the reference the compile flow's golden model is held to. Why not onnxruntime in
     float32: it rounds each conv sum in an order of its own, so an activation within float32 noise of a rounding
     tie can land on the other level than torch's (seen on a trained tinydet: x / s = 2.4999997 against torch's
-    2.5000042, 1,083 head accumulators off on one image of four), which says nothing about the graph.
+    2.5000042, 1,083 head accumulators off on one image of four), which says nothing about the graph. For the same
+    reason the torch reference is the model in float64 on its float32 quantizer parameters
+    (:mod:`quant_models.float64`; the head scales reported are the float32 model's): in float32 its own arithmetic
+    can round an activation within ~1e-7 of a tie to the other level than its exact value, which the hardware
+    follows.
 
     Every sample is compared, on every output (a multi-head model's graph outputs in the model's output order),
     and the differing head accumulators are counted over all of them; then, if any differ, ExportError names the
@@ -147,21 +152,22 @@ def check_export(model: Model, onnx_path: Path, samples: torch.Tensor, *, strict
         raise ExportError(f"{onnx_path}: {len(out_names)} graph outputs, {model.cfg.arch} has {model.num_outputs}")
     several = len(out_names) > 1
     model = model.cpu().eval()
+    reference = float64_reference(model)
     max_diff, mismatches = 0.0, 0
     differing: list[int] = []  # indices of the samples with at least one differing accumulator
     first = ""  # where the first differing sample differs first
     for i, image in enumerate(samples):
-        x = image.unsqueeze(0).float()
+        x = image.unsqueeze(0).double()
         with torch.no_grad():
-            refs = as_outputs(model(x))
-        results = execute_exact(wrapped, {in_name: x.numpy()})
+            refs = as_outputs(reference(x))
+        results = execute_exact(wrapped, {in_name: x.float().numpy()})
         bad_here = 0
         for head, (name, ref) in enumerate(zip(out_names, refs)):
             got = torch.from_numpy(np.asarray(results[name]))
             if got.shape != ref.shape:
                 raise ExportError(f"{onnx_path}: output {name} shape {tuple(got.shape)} != torch {tuple(ref.shape)}")
             max_diff = max(max_diff, float((got - ref).abs().max()))
-            acc_ref, acc_got = model.head_accumulators(ref, head), model.head_accumulators(got, head)
+            acc_ref, acc_got = reference.head_accumulators(ref, head), reference.head_accumulators(got, head)
             bad = int((acc_ref != acc_got).sum())
             if bad and not differing and not bad_here:
                 where = tuple(torch.nonzero(acc_ref != acc_got)[0].tolist())

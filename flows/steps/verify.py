@@ -1,11 +1,15 @@
 """Step: verify the golden model (python execution of the generic hardware-layer graph) against Brevitas.
 
 The reference is the Brevitas model's integer head accumulators when the build knows the checkpoint
-(``FlowConfig.checkpoint``), else an exact (float64) QONNX execution of the exported graph
-(:mod:`quant_models.exact_exec`; ``qdet export`` checked the graph against Brevitas before it wrote the file). Any
-difference is a bug, never a tolerance: the step fails and names the first step checkpoint whose output diverges
-and, with a checkpoint, the first hardware layer whose activations differ from the torch layer's. The golden inputs
-and outputs are saved for the RTL and HLS backends.
+(``FlowConfig.checkpoint``), the model evaluated in float64, else an exact (float64) QONNX execution of the
+exported graph (:mod:`quant_models.exact_exec`; ``qdet export`` checked the graph against Brevitas before it wrote
+the file). Any difference is a bug, never a tolerance: the step fails and names the first step checkpoint whose
+output diverges and, with a checkpoint, the first hardware layer whose activations differ from the torch layer's.
+The golden inputs and outputs are saved for the RTL and HLS backends.
+
+Why Brevitas in float64 (on its float32 quantizer parameters, :mod:`quant_models.float64`): in float32 an
+activation within ~1e-7 of a rounding tie can round to the other level than its exact value, which the hardware
+follows.
 """
 
 from __future__ import annotations
@@ -171,10 +175,10 @@ class _Reference:
         self.torch_model = None
         if cfg.checkpoint is not None:
             from quant_models.checkpoint import load_model
+            from quant_models.float64 import float64_reference
 
-            self.torch_model, _ = load_model(Path(cfg.checkpoint))
-            self.torch_model.eval()
-            self.name = f"Brevitas model {cfg.checkpoint}"
+            self.torch_model = float64_reference(load_model(Path(cfg.checkpoint))[0])
+            self.name = f"Brevitas model {cfg.checkpoint} (in float64)"
         else:
             from qonnx.core.modelwrapper import ModelWrapper
 
@@ -191,7 +195,7 @@ class _Reference:
         import torch
 
         with torch.no_grad():
-            out = self.torch_model(torch.from_numpy(image[None]).float())
+            out = self.torch_model(torch.from_numpy(image[None]).double())
         return [o.numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
 
     def accumulators(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -218,7 +222,7 @@ class _Reference:
                     lambda _m, _i, o, s=scale: outs.append(np.round(o.detach().numpy() / s).transpose(0, 2, 3, 1))))
         try:
             with torch.no_grad():
-                self.torch_model(torch.from_numpy(image[None]).float())
+                self.torch_model(torch.from_numpy(image[None]).double())
         finally:
             for h in hooks:
                 h.remove()

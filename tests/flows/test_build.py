@@ -14,6 +14,7 @@ from boards.runtime.io_spec import IOSpec
 from flows.runner import run_flow
 from flows.steps import DEFAULT_STEPS
 from quant_models.checkpoint import load_model
+from quant_models.float64 import float64_reference
 
 HW = "finn.custom_op.fpgadataflow"
 
@@ -49,10 +50,10 @@ def test_golden_model_matches_brevitas_exactly_on_16_images(tiny_build, trained_
     spec = IOSpec.load(cfg.layout.io_spec)
     inputs = np.load(cfg.layout.golden_inputs)
     outputs = np.load(cfg.layout.golden_outputs)
-    model, _ = load_model(trained_run.best)
+    model = float64_reference(load_model(trained_run.best)[0])  # Brevitas' quantized weights, exact arithmetic
     with torch.no_grad():
-        ref = model(torch.from_numpy(inputs.transpose(0, 3, 1, 2)).float())
-    assert torch.equal(model.head_accumulators(ref), torch.from_numpy(outputs.transpose(0, 3, 1, 2)).float())
+        ref = model(torch.from_numpy(inputs.transpose(0, 3, 1, 2)).double())
+    assert torch.equal(model.head_accumulators(ref), torch.from_numpy(outputs.transpose(0, 3, 1, 2)).double())
     np.testing.assert_allclose(spec.host_output(outputs), ref.numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -105,3 +106,23 @@ def test_a_corrupted_weight_names_the_first_diverging_step_and_layer(tiny_build,
     assert "step 'verify' failed" in message
     assert "first diverging: step 'streamline'" in message and "first differing layer: conv 2 = MVAU_2" in message
     assert "Resume with --from verify" in message
+
+
+def test_verify_holds_the_golden_model_to_brevitas_exact_value_at_a_float32_tie(tie_checkpoint, synth_data,
+                                                                               tmp_path):
+    # Brevitas in float32 rounds one conv-0 activation of this checkpoint up across a tie (120-odd head
+    # accumulators change); the exact value rounds down, and so do the hardware's float64-folded thresholds.
+    from flows.config import FlowConfig
+    from quant_models.export import export_checkpoint
+
+    path, image, heads32, heads64 = tie_checkpoint
+    onnx_path = tmp_path / "tie.onnx"
+    export_checkpoint(path, onnx_path, samples=1)
+    cfg = FlowConfig(out=tmp_path / "build", board="pynq-z2", verify_images=1, verify_data=synth_data,
+                     checkpoint=path)
+    run_flow(onnx_path, cfg, DEFAULT_STEPS[:4])  # up to and including verify
+    report = json.loads(cfg.layout.verify_record.read_text())
+    assert report["mismatches"] == 0 and "float64" in report["reference"]
+    assert np.array_equal(np.load(cfg.layout.golden_inputs).transpose(0, 3, 1, 2), image.numpy())
+    golden = torch.from_numpy(np.load(cfg.layout.golden_outputs).transpose(0, 3, 1, 2)).double()
+    assert torch.equal(golden, heads64) and not torch.equal(golden, heads32.double())

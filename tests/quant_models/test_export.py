@@ -128,3 +128,23 @@ def test_mismatches_are_counted_over_every_sample_before_the_error(trained_run, 
     report = check_export(model, tiny_onnx, images, strict=False)
     assert report.accumulator_mismatches == sum(shifted.values())
     assert report.samples == 5 and report.max_abs_diff >= 3 * scale.min() * 0.999
+
+
+def test_an_activation_float32_rounds_across_a_tie_is_checked_on_its_exact_value(tie_checkpoint, tmp_path):
+    # The checkpoint has an activation just below a rounding tie that torch in float32 rounds up (the fixture
+    # asserts the levels); here: that this changes the head, so a float32 reference would disagree with any exact
+    # execution of the graph.
+    path, image, heads32, heads64 = tie_checkpoint
+    assert int((heads32.double() != heads64).sum()) > 0
+    report = export_checkpoint(path, tmp_path / "tie.onnx", samples=1, images=image)
+    assert report.samples == 2 and report.accumulator_mismatches == 0
+    # The graph's own (float64) execution gives the float64 torch accumulators, independently of check_export.
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from quant_models.exact_exec import execute_exact
+    from quant_models.float64 import float64_reference
+
+    model, _ = load_model(path)
+    graph = ModelWrapper(str(tmp_path / "tie.onnx"))
+    out = execute_exact(graph, {graph.graph.input[0].name: image.float().numpy()})[graph.graph.output[0].name]
+    assert torch.equal(float64_reference(model).head_accumulators(torch.from_numpy(np.asarray(out))), heads64)
