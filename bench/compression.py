@@ -18,8 +18,9 @@ Each row: params, MACs, BOPs, val mAP@0.5 and mAP@0.5:0.95 (``qdet eval``), and 
 unpruned build's max FPS: estimated FPS, LUT estimate, yosys LUT / FF / BRAM18 / DSP. The acceptance check: the
 pruned row within 2 mAP@0.5 points of the same-budget unpruned one, and >= 35% fewer yosys LUTs.
 
-    python -m bench.compression [--base-epochs 48] [--ft-lr 3e-3] [--steps 2] [--epochs 12] [--macs 0.5] [--no-synth]
-                                [--jobs 2] [--rows NAME ...]   # --rows: rerun those rows, keep the rest recorded
+    python -m bench.compression [--base-epochs 48] [--ft-lr 3e-3] [--steps 2] [--epochs 12] [--macs 0.5] [--batch 32]
+                                [--no-synth] [--jobs 2] [--rows NAME ...]
+        # --rows: rerun those rows, keep the rest recorded
     python -m bench.compression --part reference   # only the same-budget row (run beside the rest on a 2nd core)
 """
 
@@ -97,7 +98,7 @@ def figures(name: str, ckpt: Path, data: Path) -> dict[str, Any]:
             "map50_95": report.result.map50_95}
 
 
-def train_tinydet(data: Path, out: Path, epochs: int, width: float = 1.0) -> Path:
+def train_tinydet(data: Path, out: Path, epochs: int, width: float = 1.0, batch: int = BASE_BATCH) -> Path:
     """tinydet W4A4 (at ``width``) from scratch on the bench's budget (resumes a killed run); its best val
     checkpoint."""
     from quant_models.run_layout import RunLayout
@@ -106,7 +107,7 @@ def train_tinydet(data: Path, out: Path, epochs: int, width: float = 1.0) -> Pat
     run = RunLayout(out)
     if not run.is_finished():
         log(f"{out.name}: training tinydet W4A4 (width {width:g}) {epochs} epochs from scratch")
-        train(TrainConfig(data=data, out=out, model="tinydet", bits="w4a4", epochs=epochs, batch_size=BASE_BATCH,
+        train(TrainConfig(data=data, out=out, model="tinydet", bits="w4a4", epochs=epochs, batch_size=batch,
                           lr=BASE_LR, width=width, seed=0, progress=False, resume=run.last.is_file()))
     return run.best
 
@@ -155,6 +156,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=12, help="fine-tuning epochs per step")
     ap.add_argument("--ft-lr", type=float, default=3e-3, help="fine-tuning learning rate (every compressed row)")
+    ap.add_argument("--batch", type=int, default=BASE_BATCH,
+                    help="batch size of every training (from scratch and fine-tuning); smaller: more steps per epoch")
     ap.add_argument("--ratio", type=float, default=0.5)
     ap.add_argument("--macs", type=float, default=0.5, help="low-rank rows: the factors' share of a layer's MACs")
     ap.add_argument("--no-synth", action="store_true")
@@ -173,18 +176,19 @@ def main() -> None:
     extra = args.steps * args.epochs
     same = work / "unpruned_same_budget"
     if args.part == "reference":
-        train_tinydet(data, same, args.base_epochs + extra)
+        train_tinydet(data, same, args.base_epochs + extra, 1.0, args.batch)
         return
-    base = train_tinydet(data, work / "unpruned", args.base_epochs)
-    ft = FineTune(epochs=args.epochs, batch_size=BASE_BATCH, lr=args.ft_lr, progress=False)
+    base = train_tinydet(data, work / "unpruned", args.base_epochs, 1.0, args.batch)
+    ft = FineTune(epochs=args.epochs, batch_size=args.batch, lr=args.ft_lr, progress=False)
     base_build = build("unpruned", base, work, None, False, data)  # the FPS target and layer costs; synth later
     fps = base_build["fps"]
     recorded = _recorded(base, data, fps) if args.rows else None
     costs = _layer_costs(base, Path(base_build["build"]))
-    long_ft = FineTune(epochs=extra, batch_size=BASE_BATCH, lr=args.ft_lr, progress=False)
+    long_ft = FineTune(epochs=extra, batch_size=args.batch, lr=args.ft_lr, progress=False)
     jobs: list[tuple[str, Any]] = [  # the longest first, so the pool's last round is short
-        ("unpruned, same budget", (data, same, args.base_epochs + extra)),
-        ("half width, same budget", (data, work / "half_width_same_budget", args.base_epochs + extra, 0.5)),
+        ("unpruned, same budget", (data, same, args.base_epochs + extra, 1.0, args.batch)),
+        ("half width, same budget", (data, work / "half_width_same_budget", args.base_epochs + extra, 0.5,
+                                      args.batch)),
         ("pruned 50%, sensitivity", PruneConfig(checkpoint=base, data=data, out=work / "pruned_sens",
                                                  ratio=args.ratio, steps=args.steps, sensitivity=True, finetune=ft)),
         ("pruned 50%", PruneConfig(checkpoint=base, data=data, out=work / "pruned", ratio=args.ratio,
@@ -226,7 +230,8 @@ def main() -> None:
     else:
         record = {"measured": now, "machine": _machine(), "board": BOARD, "target_fps": fps, "steps": args.steps,
                   "epochs": args.epochs, "ratio": args.ratio, "macs": args.macs, "base_epochs": args.base_epochs,
-                  "ft_lr": args.ft_lr, "seconds": time.perf_counter() - tick, "rows": rows, "checks": checks(rows)}
+                  "ft_lr": args.ft_lr, "batch": args.batch, "seconds": time.perf_counter() - tick, "rows": rows,
+                  "checks": checks(rows)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "compression.json").write_text(json.dumps(record, indent=2) + "\n")
     (RESULTS / "compression.md").write_text(to_markdown(record))
@@ -267,7 +272,8 @@ def to_markdown(record: dict[str, Any]) -> str:
     lines = ["# Compression: pruning and low-rank factorization of tinydet W4A4", "",
              f"Measured {record['measured']} on {record['machine']}, {record['seconds'] / 60:.1f} min. Data: the "
              f"CPU accuracy bench's synthetic 128x128 set (1200 images, 80/20). The unpruned model trained "
-             f"{record['base_epochs']} epochs; every compressed row starts from it and fine-tunes "
+             f"{record['base_epochs']} epochs at batch {record.get('batch', BASE_BATCH)}; every compressed row "
+             "starts from it and fine-tunes "
              f"{record['steps']} x {record['epochs']} epochs (lr {record['ft_lr']:g}) with distillation from it "
              "(pruning: "
              f"{record['steps']} steps; low-rank: one step of {record['steps'] * record['epochs']} epochs, factors at "
