@@ -27,7 +27,7 @@ from torch import nn
 ALIGN_STEPS = 8  # ulps a scale parameter is nudged by after the proportional correction
 
 
-class ReferenceError(ValueError):
+class Float64ReferenceError(ValueError):
     """A quantizer of the model whose float64 copy cannot reproduce its float32 scale."""
 
 
@@ -50,7 +50,7 @@ def _forward_scale(name: str, proxy: nn.Module, dtype: torch.dtype) -> torch.Ten
     finally:
         proxy.train(training)
     if not isinstance(out, IntQuantTensor):
-        raise ReferenceError(f"{name}: an activation quantizer that does not return a quantized tensor")
+        raise Float64ReferenceError(f"{name}: an activation quantizer that does not return a quantized tensor")
     return out.scale.detach().to(torch.float64)
 
 
@@ -63,9 +63,9 @@ def _align_scale(name: str, ours: nn.Module, theirs: nn.Module) -> None:
             return
         value = _scale_tensor(theirs)
         if value is None:
-            raise ReferenceError(f"{name}: its scale in float64 is not its float32 scale, and it has no single scale "
-                                 "parameter to align; the float64 reference supports Brevitas' parameter and "
-                                 "constant activation scalings")
+            raise Float64ReferenceError(f"{name}: its scale in float64 is not its float32 scale, and it has no single "
+                                        "scale parameter to align; the float64 reference supports Brevitas' parameter "
+                                        "and constant activation scalings")
         value.mul_(target / got)
         for _ in range(ALIGN_STEPS):
             got = _forward_scale(name, theirs, torch.float64)
@@ -74,19 +74,19 @@ def _align_scale(name: str, ours: nn.Module, theirs: nn.Module) -> None:
             value.copy_(torch.nextafter(value, value + torch.sign(target - got)))
         got = _forward_scale(name, theirs, torch.float64)
         if not torch.equal(got, target):
-            raise ReferenceError(f"{name}: its float64 scale {float(got):.17g} cannot be made its float32 scale "
-                                 f"{float(target):.17g}")
+            raise Float64ReferenceError(f"{name}: its float64 scale {float(got):.17g} cannot be made its float32 "
+                                        f"scale {float(target):.17g}")
 
 
 def float64_reference(model: nn.Module) -> nn.Module:
     """A float64 copy of ``model``, in eval mode, with ``model``'s float32 quantized weights and activation scales
-    (``model`` itself is left as it is). Raises :class:`ReferenceError` for a quantizer it cannot align."""
+    (``model`` itself is left as it is). Raises :class:`Float64ReferenceError` for a quantizer it cannot align."""
     from brevitas.proxy.runtime_quant import ActQuantProxyFromInjector
     from brevitas.quant_tensor import IntQuantTensor
 
     ref = copy.deepcopy(model).double().eval()
     for (name, ours), (_, theirs) in zip(model.named_modules(), ref.named_modules()):
-        if isinstance(theirs, nn.modules.batchnorm._BatchNorm):
+        if isinstance(theirs, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
             theirs.eps = float(np.float32(ours.eps))  # ONNX stores epsilon as a float32 attribute; folds use that
         if isinstance(ours, ActQuantProxyFromInjector) and ours.is_quant_enabled:
             _align_scale(name, ours, theirs)
@@ -96,8 +96,8 @@ def float64_reference(model: nn.Module) -> nn.Module:
             q = ours.quant_weight()
         if not isinstance(q, IntQuantTensor):  # a layer whose weights are not quantized: float64 weights as they are
             continue
-        # The integers times the scale in float64: q.value is that product rounded to float32, which the exported
-        # graph's exact execution (quant_models.exact_exec) does not round either.
+        # The integers times the scale in float64: q.value is that product rounded to float32, a rounding the exact
+        # execution of the exported graph (quant_models.exact_exec) does not make.
         scale, zero_point = q.scale.double(), q.zero_point.double()
         value = (q.int(float_datatype=True).double() - zero_point) * scale
         fixed = IntQuantTensor(value, scale, zero_point, q.bit_width, q.signed, False)
@@ -105,4 +105,4 @@ def float64_reference(model: nn.Module) -> nn.Module:
     return ref
 
 
-__all__ = ["ReferenceError", "float64_reference"]
+__all__ = ["Float64ReferenceError", "float64_reference"]
