@@ -88,7 +88,7 @@ def tie_checkpoint(trained_run, synth_data: Path, tmp_path_factory: pytest.TempP
             return x[0], (block[dtype].act(x)[0] / scale).round()
 
     x64, _ = stage(torch.float64)
-    top = 2 ** 4 - 2  # the highest odd k whose tie k + 1/2 -> k + 1 lies below the 4-bit clip (15)
+    top = 2 ** 4 - 2  # levels below 14: the odd k <= 13 taken below, and its k + 1, stay under the 4-bit clip (15)
     middle = ((x64 / scale >= 1) & (x64 / scale < top)) * x64
     # Candidates: the largest activations (the likeliest to pass conv 0's max pool and reach the head).
     for flat in torch.argsort(middle.flatten(), descending=True)[:16].tolist():
