@@ -110,7 +110,7 @@ def test_a_corrupted_weight_names_the_first_diverging_step_and_layer(tiny_build,
 
 def test_verify_holds_the_golden_model_to_brevitas_exact_value_at_a_float32_tie(tie_checkpoint, synth_data,
                                                                                tmp_path):
-    # Brevitas in float32 rounds one conv-0 activation of this checkpoint up across a tie (120-odd head
+    # Brevitas in float32 rounds one conv-0 activation of this checkpoint up across a tie (over a hundred head
     # accumulators change); the exact value rounds down, and so do the hardware's float64-folded thresholds.
     from flows.config import FlowConfig
     from quant_models.export import export_checkpoint
